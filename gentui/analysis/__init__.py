@@ -1,0 +1,1 @@
+"""Bleed matrix, contact sheets and exports computed from the catalog."""

@@ -1,0 +1,1 @@
+"""Generation backends (ComfyUI, mflux), workflow binding and the ComfyUI simulator."""

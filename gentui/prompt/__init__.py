@@ -1,0 +1,1 @@
+"""Prompt specs (scene, characters, rule), their variants, and translation."""

@@ -1,0 +1,1 @@
+"""Sweeps -> jobs, the serial per-backend worker, and recovery after a crash."""
