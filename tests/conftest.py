@@ -13,3 +13,15 @@ def gentui_home(tmp_path, monkeypatch):
     monkeypatch.setenv("GENTUI_HOME", str(home))
     monkeypatch.delenv("OLLAMA_HOST", raising=False)
     return home
+
+
+@pytest.fixture
+def simulator():
+    """A ComfyUI simulator (test double) on 127.0.0.1 with a random port; stopped after the test."""
+    from gentui.backends.simulator import start_simulator
+
+    sim = start_simulator(port=0, step_ms=2)
+    try:
+        yield sim
+    finally:
+        sim.stop()
