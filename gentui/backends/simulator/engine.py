@@ -1,0 +1,422 @@
+"""The execution engine: ComfyUI's PromptQueue + PromptExecutor, simulated.
+
+One prompt runs at a time, taken from a heap ordered by `number` (front=true
+gives negative numbers). Each run follows `execution.py` at v0.3.64: the
+classic cache (a node re-runs only when its inputs or something upstream
+changed), ComfyUI's execution order (`ExecutionList.ux_friendly_pick_node`),
+the same websocket messages in the same order, and the history entry written
+after `execution_success` but before `status` and `executing{node:null}`.
+Samplers sleep `step_ms` per step; an interrupt lands at the next step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import heapq
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gentui.backends.simulator.catalogue import ModelCatalogue
+from gentui.backends.simulator.evaluate import NodeFailure, compute, input_reprs, sampler_steps, save_images
+from gentui.backends.simulator.hub import PREVIEW_IMAGE, PREVIEW_IMAGE_WITH_METADATA, Hub
+from gentui.backends.simulator.nodes import NODE_SPECS
+from gentui.backends.simulator.render import preview_frames
+from gentui.backends.simulator.validate import coerce_inputs
+
+log = logging.getLogger("gentui.sim")
+MAX_HISTORY = 10000
+
+
+class Interrupted(Exception):
+    """Raised at the next step after `/interrupt` (InterruptProcessingException)."""
+
+
+@dataclass
+class Dirs:
+    """Where images go, by `/view` type."""
+
+    output: Path
+    temp: Path
+    input: Path
+
+    def by_type(self, kind: str) -> Path | None:
+        return {"output": self.output, "temp": self.temp, "input": self.input}.get(kind)
+
+
+@dataclass(order=True)
+class QueueItem:
+    """One queued prompt; `as_list()` is the 5-element form `/queue` and `/history` show."""
+
+    number: float
+    prompt_id: str
+    seq: int
+    prompt: dict[str, Any] = field(compare=False)
+    extra_data: dict[str, Any] = field(compare=False)
+    outputs: list[str] = field(compare=False)
+
+    def as_list(self) -> list[Any]:
+        return [self.number, self.prompt_id, self.prompt, self.extra_data, list(self.outputs)]
+
+
+def is_link(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], int)
+
+
+class Engine:
+    """Queue, cache, history and the worker task that runs prompts."""
+
+    def __init__(self, hub: Hub, catalogue: ModelCatalogue, dirs: Dirs, step_ms: float = 50.0,
+                 preview: bool = False, jobs_api: bool = False) -> None:
+        self.hub, self.catalogue, self.dirs = hub, catalogue, dirs
+        self.step_ms, self.preview, self.jobs_api = step_ms, preview, jobs_api
+        self.number = 0
+        self.queue: list[QueueItem] = []
+        self.running: QueueItem | None = None
+        self.history: dict[str, dict[str, Any]] = {}
+        self.outputs_cache: dict[str, tuple[Any, ...]] = {}
+        self.ui_cache: dict[str, dict[str, Any]] = {}
+        self.client_id: str | None = None
+        self.last_node_id: str | None = None
+        self.interrupt_flag = False
+        self.busy_seconds = 0.0  # time spent executing prompts (for benchmarks)
+        self._seq = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._rand = random.Random(0)
+        hub.state = lambda: (self.status(), self.client_id, self.last_node_id)
+
+    # ---- queue -------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        return {"status": {"exec_info": {"queue_remaining": len(self.queue) + (1 if self.running else 0)}}}
+
+    def queue_updated(self) -> None:
+        self.hub.emit("status", self.status())
+
+    def put(self, number: float, prompt_id: str, prompt: dict[str, Any], extra: dict[str, Any],
+            outputs: list[str]) -> None:
+        self._seq += 1
+        heapq.heappush(self.queue, QueueItem(number, prompt_id, self._seq, prompt, extra, outputs))
+        self.queue_updated()
+        self._wake.set()
+
+    def delete_pending(self, prompt_id: str) -> bool:
+        for i, item in enumerate(self.queue):
+            if item.prompt_id == prompt_id:
+                if len(self.queue) == 1:
+                    self.wipe_queue()
+                else:
+                    self.queue.pop(i)
+                    heapq.heapify(self.queue)
+                self.queue_updated()
+                return True
+        return False
+
+    def wipe_queue(self) -> None:
+        self.queue = []
+        self.queue_updated()
+
+    def interrupt(self, prompt_id: str | None = None) -> bool:
+        """Interrupt what runs (only if it is `prompt_id`, when given); True when it fired."""
+        if prompt_id is not None and (self.running is None or self.running.prompt_id != prompt_id):
+            log.info("Prompt %s is not currently running, skipping interrupt", prompt_id)
+            return False
+        self.interrupt_flag = True
+        return self.running is not None
+
+    def free(self, free_memory: bool) -> None:
+        if free_memory:
+            self.outputs_cache.clear()
+            self.ui_cache.clear()
+
+    def get_history(self, prompt_id: str | None = None, max_items: int | None = None,
+                    offset: int = -1) -> dict[str, Any]:
+        if prompt_id is not None:
+            entry = self.history.get(prompt_id)
+            return {prompt_id: json.loads(json.dumps(entry))} if entry is not None else {}
+        if offset < 0 and max_items is not None:
+            offset = len(self.history) - max_items
+        out: dict[str, Any] = {}
+        for i, (k, v) in enumerate(self.history.items()):
+            if i >= offset:
+                out[k] = v
+                if max_items is not None and len(out) >= max_items:
+                    break
+        return out
+
+    # ---- worker ------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._worker())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+
+    async def _worker(self) -> None:
+        while True:
+            while not self.queue:
+                self._wake.clear()
+                await self._wake.wait()
+            item = heapq.heappop(self.queue)
+            self.running = item
+            self.queue_updated()
+            started = time.perf_counter()
+            try:
+                success, messages, result = await self._execute(item)
+            except Exception:  # noqa: BLE001 - the simulator itself must not die with one prompt
+                log.exception("simulator bug while running %s", item.prompt_id)
+                success, messages, result = False, [], {"outputs": {}, "meta": {}}
+            self._task_done(item, success, messages, result)
+            if self.client_id is not None:
+                self.hub.emit("executing", {"node": None, "prompt_id": item.prompt_id}, self.client_id)
+            elapsed = time.perf_counter() - started
+            self.busy_seconds += elapsed
+            log.info("Prompt executed in %.2f seconds", elapsed)
+
+    def _task_done(self, item: QueueItem, success: bool, messages: list, result: dict[str, Any]) -> None:
+        self.running = None
+        if len(self.history) > MAX_HISTORY:
+            self.history.pop(next(iter(self.history)))
+        self.history.pop(item.prompt_id, None)  # a reused id moves to the newest place
+        self.history[item.prompt_id] = {
+            "prompt": item.as_list(),
+            "outputs": {},
+            "status": {"status_str": "success" if success else "error", "completed": success,
+                       "messages": messages},
+            **result,
+        }
+        self.queue_updated()
+
+    # ---- one prompt --------------------------------------------------------------------------
+    def _signatures(self, prompt: dict[str, Any]) -> dict[str, str]:
+        sigs: dict[str, str] = {}
+
+        def sig(nid: str, trail: tuple[str, ...] = ()) -> str:
+            if nid in sigs:
+                return sigs[nid]
+            node = prompt[nid]
+            parts: list[Any] = [node["class_type"]]
+            for name in sorted(node.get("inputs", {})):
+                val = node["inputs"][name]
+                if is_link(val) and val[0] in prompt and val[0] not in trail:
+                    parts.append([name, "link", sig(val[0], trail + (nid,)), val[1]])
+                else:
+                    parts.append([name, val])
+            sigs[nid] = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+            return sigs[nid]
+
+        for nid in prompt:
+            sig(nid)
+        return sigs
+
+    def _add_message(self, messages: list, event: str, data: dict[str, Any], broadcast: bool) -> None:
+        data = {**data, "timestamp": int(time.time() * 1000)}
+        messages.append([event, data])
+        if self.client_id is not None or broadcast:
+            self.hub.emit(event, data, self.client_id)
+
+    async def _execute(self, item: QueueItem) -> tuple[bool, list, dict[str, Any]]:
+        prompt, pid = item.prompt, item.prompt_id
+        self.interrupt_flag = False
+        self.client_id = item.extra_data.get("client_id")
+        messages: list = []
+        self._add_message(messages, "execution_start", {"prompt_id": pid}, False)
+        sigs = self._signatures(prompt)
+        used = set(sigs.values())
+        self.outputs_cache = {k: v for k, v in self.outputs_cache.items() if k in used}
+        self.ui_cache = {k: v for k, v in self.ui_cache.items() if k in used}
+        cached = [nid for nid in prompt if sigs[nid] in self.outputs_cache]
+        self._add_message(messages, "execution_cached", {"nodes": cached, "prompt_id": pid}, False)
+        progress: dict[str, dict[str, Any]] = {}
+        order = _ExecutionList(prompt, lambda n: sigs[n] in self.outputs_cache)
+        for out in item.outputs:
+            order.add_node(out)
+        executed: list[str] = []
+        success = True
+        while not order.empty():
+            nid = order.pick()
+            try:
+                if nid is None:
+                    nid = next(iter(order.pending))
+                    raise NodeFailure("graph.DependencyCycleError", "Dependency cycle detected")
+                await self._run_node(item, nid, sigs, progress, executed)
+            except (Interrupted, NodeFailure) as ex:
+                success = False
+                node_type = prompt[nid]["class_type"]
+                if isinstance(ex, Interrupted):
+                    self._add_message(messages, "execution_interrupted", {
+                        "prompt_id": pid, "node_id": nid, "node_type": node_type, "executed": list(executed)}, True)
+                else:
+                    inputs = coerce_inputs(prompt[nid], self.catalogue)
+                    link_types = {k: NODE_SPECS[prompt[v[0]]["class_type"]].return_types[v[1]]
+                                  for k, v in inputs.items() if is_link(v)}
+                    self._add_message(messages, "execution_error", {
+                        "prompt_id": pid, "node_id": nid, "node_type": node_type, "executed": list(executed),
+                        "exception_message": ex.message, "exception_type": ex.exception_type,
+                        "traceback": ex.traceback, "current_inputs": input_reprs(inputs, link_types),
+                        "current_outputs": list(prompt)}, False)
+                break
+            order.complete(nid)
+            await asyncio.sleep(0)
+        else:
+            self._add_message(messages, "execution_success", {"prompt_id": pid}, False)
+        outputs, meta = {}, {}
+        for nid in prompt:
+            ui = self.ui_cache.get(sigs[nid])
+            if ui is not None:
+                outputs[nid], meta[nid] = ui["output"], ui["meta"]
+        self.last_node_id = None
+        return success, messages, {"outputs": outputs, "meta": meta}
+
+    def _progress(self, progress: dict, pid: str, nid: str, state: str, value: Any, maximum: Any) -> None:
+        progress[nid] = {"value": value, "max": maximum, "state": state, "node_id": nid, "prompt_id": pid,
+                         "display_node_id": nid, "parent_node_id": None, "real_node_id": nid}
+        self.hub.emit("progress_state", {"prompt_id": pid, "nodes": json.loads(json.dumps(progress))}, self.client_id)
+
+    def _finish(self, progress: dict, pid: str, nid: str) -> None:
+        entry = progress.get(nid)
+        maximum = entry["max"] if entry else 1
+        self._progress(progress, pid, nid, "finished", maximum, maximum)
+
+    async def _run_node(self, item: QueueItem, nid: str, sigs: dict[str, str], progress: dict,
+                        executed: list[str]) -> None:
+        prompt, pid, cid = item.prompt, item.prompt_id, self.client_id
+        node = prompt[nid]
+        class_type = node["class_type"]
+        spec = NODE_SPECS[class_type]
+        if sigs[nid] in self.outputs_cache:
+            if cid is not None:
+                ui = self.ui_cache.get(sigs[nid]) or {}
+                self.hub.emit("executed", {"node": nid, "display_node": nid, "output": ui.get("output"),
+                                           "prompt_id": pid}, cid)
+            self._finish(progress, pid, nid)
+            return
+        self._progress(progress, pid, nid, "running", 0.0, 1.0)
+        if cid is not None:
+            self.last_node_id = nid
+            self.hub.emit("executing", {"node": nid, "display_node": nid, "prompt_id": pid}, cid)
+        if self.interrupt_flag:
+            raise Interrupted()
+        args = coerce_inputs(node, self.catalogue)
+        for name, val in list(args.items()):
+            if is_link(val):
+                args[name] = self.outputs_cache[sigs[val[0]]][val[1]]
+        ui_output = None
+        if spec.sampler:
+            result = compute(class_type, args, self.catalogue)
+            await self._sample(pid, nid, sampler_steps(class_type, args), result[0]["scene"], progress)
+        elif spec.output_node:
+            result = ()
+            ui_output = {"images": await self._save(item, args, class_type)}
+        else:
+            result = compute(class_type, args, self.catalogue)
+        executed.append(nid)
+        self.outputs_cache[sigs[nid]] = result
+        if ui_output is not None:
+            self.ui_cache[sigs[nid]] = {"meta": {"node_id": nid, "display_node": nid, "parent_node": None,
+                                                 "real_node_id": nid}, "output": ui_output}
+            if cid is not None:
+                self.hub.emit("executed", {"node": nid, "display_node": nid, "output": ui_output,
+                                           "prompt_id": pid}, cid)
+        self._finish(progress, pid, nid)
+
+    async def _sample(self, pid: str, nid: str, steps: int, scene: dict[str, Any], progress: dict) -> None:
+        frames: list[bytes] = []
+        if self.preview and steps:
+            frames = await asyncio.get_running_loop().run_in_executor(None, preview_frames, scene, steps)
+        cid = self.client_id
+        start = time.perf_counter()
+        for step in range(1, steps + 1):
+            delay = start + step * self.step_ms / 1000.0 - time.perf_counter()
+            await asyncio.sleep(max(0.0, delay))
+            if self.interrupt_flag:
+                raise Interrupted()
+            progress[nid] = {**progress[nid], "state": "running", "value": step, "max": steps}
+            self._progress(progress, pid, nid, "running", step, steps)
+            metadata = self.hub.supports_metadata(cid)
+            if frames and metadata:
+                meta = json.dumps({"node_id": nid, "prompt_id": pid, "display_node_id": nid, "parent_node_id": None,
+                                   "real_node_id": nid, "image_type": "image/jpeg"}).encode()
+                self.hub.emit(PREVIEW_IMAGE_WITH_METADATA, len(meta).to_bytes(4, "big") + meta + frames[step - 1], cid)
+            self.hub.emit("progress", {"value": step, "max": steps, "prompt_id": pid, "node": nid}, cid)
+            if frames and not metadata:
+                self.hub.emit(PREVIEW_IMAGE, (1).to_bytes(4, "big") + frames[step - 1], cid)
+
+    async def _save(self, item: QueueItem, args: dict[str, Any], class_type: str) -> list[dict[str, str]]:
+        scene = args["images"]["scene"]
+        texts = {"prompt": json.dumps(item.prompt)}
+        for key, value in (item.extra_data.get("extra_pnginfo") or {}).items():
+            texts[key] = json.dumps(value)
+        if class_type == "SaveImage":
+            prefix, root, kind, level = str(args.get("filename_prefix", "ComfyUI")), self.dirs.output, "output", 4
+        else:
+            suffix = "".join(self._rand.choice("abcdefghijklmnopqrstupvxyz") for _ in range(5))
+            prefix, root, kind, level = f"ComfyUI_temp_{suffix}", self.dirs.temp, "temp", 1
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(None, save_images, scene, prefix, root, kind, texts, level)
+        except NodeFailure:
+            raise
+        except OSError as e:
+            raise NodeFailure(type(e).__qualname__, str(e)) from e
+
+
+class _ExecutionList:
+    """ComfyUI's ExecutionList: a topological dissolve with its UX-friendly pick order."""
+
+    def __init__(self, prompt: dict[str, Any], is_cached) -> None:
+        self.prompt, self.is_cached = prompt, is_cached
+        self.pending: dict[str, bool] = {}
+        self.block_count: dict[str, int] = {}
+        self.blocking: dict[str, dict[str, bool]] = {}
+
+    def add_node(self, root: str) -> None:
+        stack, links = [root], []
+        while stack:
+            uid = stack.pop()
+            if uid in self.pending:
+                continue
+            self.pending[uid], self.block_count[uid], self.blocking[uid] = True, 0, {}
+            for value in self.prompt[uid].get("inputs", {}).values():
+                if is_link(value) and not self.is_cached(value[0]):
+                    stack.append(value[0])
+                    links.append((value[0], uid))
+        for src, dst in links:
+            if dst not in self.blocking[src]:
+                self.blocking[src][dst] = True
+                self.block_count[dst] += 1
+
+    def empty(self) -> bool:
+        return not self.pending
+
+    def _is_output(self, nid: str) -> bool:
+        return NODE_SPECS[self.prompt[nid]["class_type"]].output_node
+
+    def pick(self) -> str | None:
+        ready = [n for n in self.pending if self.block_count[n] == 0]
+        if not ready:
+            return None
+        for n in ready:
+            if self._is_output(n):
+                return n
+        for n in ready:
+            if any(self._is_output(b) for b in self.blocking[n]):
+                return n
+        for n in ready:
+            if any(self._is_output(b1) for b in self.blocking[n] for b1 in self.blocking[b]):
+                return n
+        return ready[0]
+
+    def complete(self, nid: str) -> None:
+        del self.pending[nid]
+        for blocked in self.blocking.pop(nid):
+            self.block_count[blocked] -= 1
