@@ -1,0 +1,67 @@
+"""The results table's window onto the catalog: parse, count and fetch pages.
+
+Every method here blocks on SQLite, so the widgets call them from thread
+workers only. The query language itself lives in `gentui.catalog.query`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gentui.catalog.db import Catalog
+
+PAGE_SIZE = 100
+"""Rows fetched per round trip; a page is the unit of the table's LRU cache."""
+
+SORT_FIELDS = {
+    "created": "created_at",
+    "id": "id",
+    "seed": "seed",
+    "weight": "lora_strength",
+    "layout": "layout",
+    "chars": "n_characters",
+    "rating": "rating",
+    "status": "status",
+}
+"""Table column -> sort name understood by `query.search`."""
+
+
+@dataclass(frozen=True)
+class ParsedFilter:
+    """A filter the user typed, parsed (or the empty filter)."""
+
+    text: str
+    query: Any
+
+
+class ResultSource:
+    """Parse filters and fetch counted pages of results for one catalog."""
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+
+    @staticmethod
+    def parse(text: str) -> ParsedFilter:
+        """Parse `text` with the query language; raises `QueryError` on mistakes."""
+        from gentui.catalog.query import parse_query
+
+        return ParsedFilter(text, parse_query(text))
+
+    def page(self, flt: ParsedFilter, sort: str, descending: bool, page_no: int) -> list[Any]:
+        """Rows `page_no * PAGE_SIZE ...` of the filtered, sorted results."""
+        from gentui.catalog.query import search
+
+        return search(
+            self.catalog,
+            flt.query,
+            sort=SORT_FIELDS.get(sort, sort),
+            descending=descending,
+            limit=PAGE_SIZE,
+            offset=page_no * PAGE_SIZE,
+        )
+
+    def count(self, flt: ParsedFilter) -> int:
+        from gentui.catalog.query import count
+
+        return count(self.catalog, flt.query)

@@ -1,0 +1,129 @@
+"""The filter bar: one line of query language above the results table.
+
+Every keystroke is parsed; a valid filter is applied at once, a mistake is
+shown underneath with a caret under the offending token and the valid keys,
+and the typed text is left exactly as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Input, Static
+
+from gentui.tui.data.results import ParsedFilter, ResultSource
+
+PLACEHOLDER = "/ filter: w:0.6..1.0 chars:2 named:yes tag:bleed \"ribbon\""
+
+
+def describe_error(text: str, error: Exception) -> Text:
+    """Two or three lines: the text, a caret under the bad column, the reason."""
+    column = getattr(error, "column", None)
+    reason = getattr(error, "reason", None) or str(error)
+    token = getattr(error, "token", None)
+    out = Text()
+    if isinstance(column, int) and column >= 0:
+        length = max(1, len(token)) if token else 1
+        out.append(" " * (column + 2) + "^" * min(length, max(1, len(text) - column)), style="bold red")
+        out.append("\n")
+    out.append(f"col {column + 1}: " if isinstance(column, int) else "", style="red")
+    out.append(reason, style="red")
+    keys = getattr(error, "valid_keys", None)
+    if keys and "valid" not in reason:
+        out.append(f"  (keys: {', '.join(keys)})", style="dim")
+    return out
+
+
+class FilterBar(Vertical):
+    """Query input + error line + "124 of 5,310" count."""
+
+    DEFAULT_CSS = """
+    FilterBar { height: auto; }
+    FilterBar > Horizontal { height: 1; }
+    FilterBar Input { border: none; height: 1; padding: 0 1; width: 1fr; background: $surface; }
+    FilterBar Input:focus { background: $boost; }
+    FilterBar #filter-count { width: auto; min-width: 12; padding: 0 1; color: $text-muted; }
+    FilterBar #filter-error { height: auto; max-height: 3; display: none; padding: 0 0; }
+    FilterBar.-error #filter-error { display: block; }
+    FilterBar.-error Input { color: $text-error; }
+    """
+
+    BINDINGS = [
+        Binding("escape", "leave", "Back to results", id="filter.leave",
+                tooltip="Keep the filter and go back to the table"),
+        Binding("ctrl+u", "clear", "Clear filter", id="filter.clear"),
+    ]
+
+    @dataclass
+    class Changed(Message):
+        """A valid filter was typed."""
+
+        filter: ParsedFilter
+
+    @dataclass
+    class Left(Message):
+        """The user is done typing (enter or escape)."""
+
+    def __init__(self, *, id: str | None = None):
+        super().__init__(id=id)
+        self.total_all: int | None = None
+        self.matched: int | None = None
+        self.error: Exception | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield Input(placeholder=PLACEHOLDER, id="filter-input", select_on_focus=False)
+            yield Static("", id="filter-count")
+        yield Static("", id="filter-error")
+
+    @property
+    def text(self) -> str:
+        return self.query_one(Input).value
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.apply(event.value)
+
+    def apply(self, text: str) -> None:
+        """Parse `text`; post Changed when valid, show the error when not."""
+        try:
+            flt = ResultSource.parse(text)
+        except Exception as e:  # QueryError (or anything the parser raises)
+            self.error = e
+            self.add_class("-error")
+            self.query_one("#filter-error", Static).update(describe_error(text, e))
+            return
+        self.error = None
+        self.remove_class("-error")
+        self.query_one("#filter-error", Static).update("")
+        self.post_message(self.Changed(flt))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if self.error is None:
+            self.post_message(self.Left())
+
+    def action_leave(self) -> None:
+        self.post_message(self.Left())
+
+    def action_clear(self) -> None:
+        self.query_one(Input).value = ""
+
+    def set_counts(self, matched: int | None = None, total: int | None = None) -> None:
+        """Show "124 of 5,310" (or just the total when no filter is typed)."""
+        if matched is not None:
+            self.matched = matched
+        if total is not None:
+            self.total_all = total
+        if self.matched is None:
+            label = "…"
+        elif self.total_all is None or not self.text.strip():
+            label = f"{self.matched:,}"
+        else:
+            label = f"{self.matched:,} of {self.total_all:,}"
+        self.query_one("#filter-count", Static).update(label)

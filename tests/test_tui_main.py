@@ -1,0 +1,95 @@
+"""Pilot tests of the main screen: filter, errors, cursor -> preview, help, palette."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Input
+
+from tests.tui_helpers import make_app, make_settings, populate, screen_text, wait_for
+from gentui.tui.widgets.filter_bar import FilterBar
+from gentui.tui.widgets.preview import Preview
+from gentui.tui.widgets.results_table import ResultsTable
+
+
+@pytest.fixture
+def app(tmp_path):
+    settings = make_settings(tmp_path / "home")
+    catalog = populate(settings)
+    yield make_app(settings, catalog)
+    catalog.close()
+
+
+async def test_typing_a_query_changes_the_rows(app):
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.screen.query_one(ResultsTable)
+        await wait_for(pilot, lambda: table.total == 20, what="all 20 rows")
+        await pilot.press("slash")
+        assert app.focused is app.screen.query_one("#filter-input", Input)
+        await pilot.press(*"w:1.2")
+        await wait_for(pilot, lambda: table.total == 4, what="4 rows at weight 1.2")
+        assert {r.lora_strength for r in table.loaded_rows()} == {1.2}
+        await wait_for(pilot, lambda: "4 of 20" in screen_text(app), what="count label")
+        await pilot.press("enter")
+        assert app.focused is table
+
+
+async def test_a_bad_query_shows_its_error_and_keeps_the_text(app):
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.screen.query_one(ResultsTable)
+        await wait_for(pilot, lambda: table.total == 20)
+        await pilot.press("slash", *"w:0.6 colour:red")
+        bar = app.screen.query_one(FilterBar)
+        assert bar.has_class("-error")
+        assert app.screen.query_one("#filter-input", Input).value == "w:0.6 colour:red"
+        text = screen_text(app)
+        assert "colour" in text and "^" in text
+        # the table keeps showing the last filter that parsed
+        await wait_for(pilot, lambda: table.total is not None)
+        await pilot.press("escape")
+        assert app.screen.query_one("#filter-input", Input).value == "w:0.6 colour:red"
+
+
+async def test_cursor_moves_and_the_preview_follows(app):
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.screen.query_one(ResultsTable)
+        preview = app.screen.query_one(Preview)
+        await wait_for(pilot, lambda: preview.details is not None and preview.details.id == 20)
+        await pilot.press("down", "down")
+        await wait_for(pilot, lambda: preview.details.id == 18, what="preview of row 3")
+        assert table.cursor == 2
+        assert "#18" in screen_text(app)
+        thumb = preview.query_one("Thumbnail")
+        await wait_for(pilot, lambda: thumb.rendered_key is not None, what="thumbnail")
+        await pilot.press("2")
+        await wait_for(pilot, lambda: thumb.rendered_key and thumb.rendered_key[1] == (1, 2), what="zoom")
+        await pilot.press("end")
+        await wait_for(pilot, lambda: preview.details.id == 1)
+
+
+async def test_sort_key_cycles_columns(app):
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.screen.query_one(ResultsTable)
+        await wait_for(pilot, lambda: table.total == 20)
+        await pilot.press("s")  # created -> id
+        await pilot.press("s")  # id -> seed
+        await wait_for(pilot, lambda: table.row is not None and table.sort == "seed" and table.row.seed == 1293127692)
+        await pilot.press("S")
+        await wait_for(pilot, lambda: table.row is not None and table.row.seed == 42)
+
+
+async def test_help_lists_every_action_with_its_key(app):
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("question_mark")
+        text = screen_text(app)
+        assert "results" in text.lower() and "Annotate" in text and "main.annotate" in text
+        await pilot.press("escape")
+        assert app.screen.__class__.__name__ == "MainScreen"
+
+
+async def test_keys_can_be_remapped_from_the_config(tmp_path):
+    settings = make_settings(tmp_path / "home", keys={"main.filter": "f"})
+    catalog = populate(settings)
+    app = make_app(settings, catalog)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f")
+        assert app.focused is app.screen.query_one("#filter-input", Input)
