@@ -1,0 +1,475 @@
+"""`ComfyBackend`: gentui's Backend over a ComfyUI server (HTTP + websocket).
+
+Submit posts a bound workflow with a client-chosen prompt id; follow turns the
+websocket's events into JobEvents and reads the outputs from `/history` only
+after `executing {node: null}` (the history entry is written after
+`execution_success`). A dropped socket reconnects with the same clientId, and
+a watchdog polls `/history` whenever the socket is quiet or down, so a missed
+finish is still seen. A server that stops answering is retried with backoff
+and reported as `BackendUnavailable` with the last (redacted) error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from gentui.backends.base import (
+    BackendError,
+    BackendUnavailable,
+    EventCallback,
+    Health,
+    JobEvent,
+    OutputImage,
+    RunOutcome,
+    ValidationFailed,
+)
+from gentui.backends.comfy_errors import (
+    describe_prompt_error,
+    folder_of,
+    list_names,
+    node_label,
+    runtime_error,
+    truncated_choices,
+)
+from gentui.backends.comfy_http import AuthRefused, ComfyHttp, UnsafeOutput, new_prompt_id
+from gentui.backends.comfy_ws import ComfySocket, WsEvent
+from gentui.backends.connection import Connection, resolve_connection
+from gentui.backends.launcher import Launcher
+from gentui.backends.workflow import MODEL_INPUTS, load_workflow
+from gentui.config import BackendSettings, Settings
+
+log = logging.getLogger(__name__)
+
+
+class ComfyBackend:
+    """One ComfyUI server as a serial lane of generation."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        *,
+        poll_s: float = 2.0,
+        unreachable_timeout_s: float | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.bsettings: BackendSettings = settings.backends[name]
+        self._conn: Connection | None = None
+        self._http: ComfyHttp | None = None
+        self._ws: ComfySocket | None = None
+        self.client_id = f"gentui-{uuid.uuid4().hex[:12]}"
+        self.poll_s = poll_s
+        self.unreachable_timeout_s = (
+            unreachable_timeout_s
+            if unreachable_timeout_s is not None
+            else getattr(self.bsettings, "unreachable_timeout_s", 120.0)
+        )
+        self.download_dir = settings.output_dir / ".incoming" / name
+        self._graphs: dict[str, dict[str, Any]] = {}
+        self._cancelled: set[str] = set()
+        self._info_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+        launch = self.bsettings.launch
+        self.launcher = Launcher(name, launch, settings.log_dir) if launch and launch.command else None
+        self.last_health: Health | None = None
+
+    # -- plumbing -------------------------------------------------------------
+    @property
+    def conn(self) -> Connection:
+        if self._conn is None:
+            self._conn = resolve_connection(self.name, self.bsettings)
+        return self._conn
+
+    @property
+    def http(self) -> ComfyHttp:
+        if self._http is None:
+            self._http = ComfyHttp(self.conn)
+        return self._http
+
+    @property
+    def ws(self) -> ComfySocket:
+        if self._ws is None:
+            self._ws = ComfySocket(self.conn, self.client_id)
+        return self._ws
+
+    def redact(self, text: Any) -> str:
+        try:
+            return self.conn.redact(text)
+        except BackendError:
+            return str(text)
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._http is not None:
+            await self._http.aclose()
+        if self.launcher is not None:
+            await asyncio.to_thread(self.launcher.stop)
+
+    # -- health -----------------------------------------------------------------
+    async def health(self) -> Health:
+        """Reachable? auth accepted? version, Jobs API, round-trip time, simulator marker."""
+        try:
+            stats, rtt = await self.http.system_stats()
+            jobs = await self.http.jobs_api()
+        except AuthRefused as e:
+            h = Health(False, detail=str(e), features={"reachable": True, "auth": False})
+        except BackendError as e:
+            h = Health(False, detail=self.redact(e), features={"reachable": False})
+        else:
+            system = stats.get("system", {}) if isinstance(stats, dict) else {}
+            simulator = bool(
+                system.get("simulator") or "simulator" in str(system.get("comfyui_version", "")).lower()
+                or stats.get("simulator")
+            )
+            devices = [d.get("name", "") for d in stats.get("devices", []) if isinstance(d, dict)]
+            detail = ("simulator (test double of ComfyUI)" if simulator else "") or ", ".join(devices)
+            h = Health(
+                True,
+                version=str(system.get("comfyui_version", "")),
+                detail=detail,
+                rtt_ms=round(rtt, 1),
+                features={"reachable": True, "auth": True, "jobs_api": jobs, "simulator": simulator,
+                          "devices": devices, "url": self.conn.base_url},
+            )
+        self.last_health = h
+        return h
+
+    async def ensure_ready(self) -> Health:
+        """Health, starting the server first when it is down and `launch` is configured."""
+        h = await self.health()
+        if h.ok:
+            return h
+        if h.features.get("auth") is False:
+            raise BackendUnavailable(h.detail)
+        if self.launcher is None:
+            raise BackendUnavailable(
+                f"backend {self.name!r} at {self.conn.base_url} is not running ({h.detail}). Start ComfyUI there, "
+                f"or set [backends.{self.name}.launch] command = \"python main.py --port ...\" so gentui starts it"
+            )
+        await self.launcher.start_and_wait(self._probe)
+        h = await self.health()
+        if not h.ok:
+            raise BackendUnavailable(h.detail)
+        return h
+
+    async def _probe(self) -> bool:
+        try:
+            await self.http.system_stats(retries=0)
+            return True
+        except AuthRefused:
+            return True
+        except BackendError:
+            return False
+
+    # -- validation ---------------------------------------------------------------
+    def bind(self, params: dict[str, Any]) -> dict[str, Any]:
+        wf = load_workflow(params.get("workflow") or self.settings.defaults.workflow, self.settings)
+        return wf.bind(params)
+
+    async def _object_info(self, cls: str) -> dict[str, Any]:
+        hit = self._info_cache.get(cls)
+        if hit and time.monotonic() - hit[0] < 10:
+            return hit[1]
+        info = await self.http.object_info(cls)
+        self._info_cache[cls] = (time.monotonic(), info)
+        return info
+
+    async def _choices(self, cls: str, inp: str) -> list[str] | None:
+        """What the server accepts for a combo input (from /object_info, else /models/{folder})."""
+        info = await self._object_info(cls)
+        spec = (info.get("input", {}).get("required", {}) or {}).get(inp) or (
+            info.get("input", {}).get("optional", {}) or {}
+        ).get(inp)
+        if isinstance(spec, list) and spec:
+            if isinstance(spec[0], list):
+                return [str(x) for x in spec[0]]
+            if spec[0] == "COMBO" and len(spec) > 1 and isinstance(spec[1], dict):
+                return [str(x) for x in spec[1].get("options", [])]
+        folder = folder_of(cls, inp)
+        return await self.http.models(folder) if folder else None
+
+    async def validate(self, params: dict[str, Any]) -> None:
+        """Refuse a job whose node classes or model files the server lacks, listing what it has."""
+        graph = self.bind(params)
+        await self.validate_graph(graph)
+
+    async def validate_graph(self, graph: dict[str, Any]) -> None:
+        problems: list[str] = []
+        for cls in sorted({n["class_type"] for n in graph.values()}):
+            if not await self._object_info(cls):
+                users = ", ".join(node_label(graph, nid) for nid, n in graph.items() if n["class_type"] == cls)
+                problems.append(f"the server has no node class {cls!r} (used by {users}); install the custom node")
+        for nid, node in graph.items():
+            for inp, folder in MODEL_INPUTS.get(node["class_type"], {}).items():
+                value = node["inputs"].get(inp)
+                if not isinstance(value, str):
+                    continue
+                choices = await self._choices(node["class_type"], inp)
+                if choices is not None and value not in choices:
+                    problems.append(
+                        f"{node_label(graph, nid)}: {folder} file {value!r} is not on backend {self.name!r}; "
+                        f"it has: {list_names(choices)}"
+                    )
+        if problems:
+            raise ValidationFailed("; ".join(problems))
+
+    # -- submit -------------------------------------------------------------------
+    async def submit(self, params: dict[str, Any], *, front: bool = False) -> str:
+        graph = params["__graph__"] if "__graph__" in params else self.bind(params)
+        return await self.submit_graph(graph, front=front)
+
+    async def submit_graph(self, graph: dict[str, Any], *, front: bool = False, prompt_id: str | None = None) -> str:
+        """Post an API graph under a fresh (or given) prompt id; the socket is listening first."""
+        pid = prompt_id or new_prompt_id()
+        self.ws.register(pid)
+        await self.ws.wait_connected(self.conn.connect_timeout_s)
+        if self.ws.auth_error:
+            self.ws.unregister(pid)
+            raise AuthRefused(self.ws.auth_error)
+        body: dict[str, Any] = {"prompt": graph, "client_id": self.client_id, "prompt_id": pid}
+        if front:
+            body["front"] = True
+        try:
+            resp = await self.http.post_prompt(body)
+        except BaseException:
+            self.ws.unregister(pid)
+            raise
+        if resp.status_code == 400:
+            self.ws.unregister(pid)
+            try:
+                err = resp.json()
+            except ValueError:
+                err = resp.text
+            raise ValidationFailed(self.redact(await self._explain(err, graph)))
+        self._graphs[pid] = graph
+        return pid
+
+    async def _explain(self, body: Any, graph: dict[str, Any]) -> str:
+        """Message for a 400, fetching `/models/{folder}` when the server cut its list short."""
+        choices: dict[tuple[str, str], list[str]] = {}
+        if isinstance(body, dict):
+            for nid, ne in (body.get("node_errors") or {}).items():
+                for e in (ne or {}).get("errors") or []:
+                    inp = (e.get("extra_info") or {}).get("input_name", "")
+                    if truncated_choices(e):
+                        found = await self._choices(ne.get("class_type", ""), inp)
+                        if found is not None:
+                            choices[(str(nid), inp)] = found
+        return f"backend {self.name!r} refused the job: " + describe_prompt_error(body, graph, choices)
+
+    # -- follow -------------------------------------------------------------------
+    async def follow(self, prompt_id: str, on_event: EventCallback) -> RunOutcome:
+        """Report a prompt's events until it ends; the outcome's images are downloaded temp files."""
+        q = self.ws.register(prompt_id)
+        self.ws.start()
+        graph = self._graphs.get(prompt_id, {})
+        t0 = time.monotonic()
+        started = False
+        success_seen = False
+        unreachable_since: float | None = None
+        missing = 0
+        timeout = self.poll_s
+
+        async def emit(ev: JobEvent) -> None:
+            res = on_event(ev)
+            if inspect.isawaitable(res):
+                await res
+
+        try:
+            while True:
+                try:
+                    ev: WsEvent | None = await asyncio.wait_for(q.get(), timeout)
+                except TimeoutError:
+                    ev = None
+                if ev is not None and ev.type != "socket":
+                    d = ev.data
+                    if ev.type in ("execution_start", "executing") and not started:
+                        if ev.type == "execution_start" or d.get("node") is not None:
+                            started = True
+                            await emit(JobEvent("started", prompt_id))
+                    if ev.type == "progress":
+                        await emit(JobEvent("progress", prompt_id, step=int(d.get("value", 0)),
+                                            total=int(d.get("max", 0)), node=str(d.get("node", ""))))
+                    elif ev.type == "preview" and ev.preview:
+                        await emit(JobEvent("preview", prompt_id, node=str(d.get("node_id", "")), preview=ev.preview))
+                    elif ev.type == "execution_error":
+                        msg = self.redact(runtime_error(d, graph))
+                        await emit(JobEvent("failed", prompt_id, error=msg))
+                        return RunOutcome("failed", prompt_id, error=msg, elapsed_s=time.monotonic() - t0,
+                                          submitted_graph=graph or None)
+                    elif ev.type == "execution_interrupted":
+                        await emit(JobEvent("interrupted", prompt_id))
+                        return RunOutcome("interrupted", prompt_id, error="interrupted",
+                                          elapsed_s=time.monotonic() - t0, submitted_graph=graph or None)
+                    elif ev.type == "execution_success":
+                        success_seen = True
+                        timeout = 0.05  # `executing null` is due; poll soon in case it was missed
+                        continue
+                    elif ev.type == "executing" and d.get("node") is None and d.get("prompt_id") == prompt_id:
+                        entry = await self._history_after_finish(prompt_id)
+                        if entry is not None:
+                            return await self._outcome(prompt_id, entry, graph, t0, emit)
+                        timeout = 0.1
+                    if not success_seen:
+                        timeout = self.poll_s
+                    continue
+                if ev is not None and ev.data.get("state") == "auth":
+                    raise AuthRefused(ev.data.get("error", "websocket refused"))
+                if ev is not None and ev.data.get("state") == "up" and ev.data.get("connects", 0) <= 1:
+                    continue
+                # Watchdog: the socket is quiet, dropped or came back; ask the server directly.
+                try:
+                    entry = await self.http.history(prompt_id)
+                    unreachable_since = None
+                    if entry is not None:
+                        return await self._outcome(prompt_id, entry, graph, t0, emit)
+                    running, pending = await self.http.queue()
+                except AuthRefused:
+                    raise
+                except BackendUnavailable as e:
+                    now = time.monotonic()
+                    unreachable_since = unreachable_since or now
+                    if now - unreachable_since >= self.unreachable_timeout_s:
+                        raise BackendUnavailable(
+                            f"backend {self.name!r} stopped answering while prompt {prompt_id} ran: "
+                            f"{self.redact(e)}"
+                        ) from None
+                    timeout = min(max(timeout * 2, 0.2), 5.0, self.poll_s * 2)
+                    continue
+                if prompt_id in running or prompt_id in pending:
+                    missing = 0
+                    if prompt_id in running and not started:
+                        started = True
+                        await emit(JobEvent("started", prompt_id))
+                    timeout = self.poll_s if not success_seen else 0.1
+                    if not self.ws.connected.is_set():
+                        timeout = min(self.poll_s, 0.5)
+                    continue
+                if prompt_id in self._cancelled:
+                    await emit(JobEvent("interrupted", prompt_id, error="cancelled"))
+                    return RunOutcome("interrupted", prompt_id, error="cancelled", elapsed_s=time.monotonic() - t0,
+                                      extra={"cancelled": True}, submitted_graph=graph or None)
+                missing += 1
+                if missing >= 3:
+                    msg = (f"prompt {prompt_id} is neither queued nor in the history of backend {self.name!r} "
+                           f"(deleted, or the server restarted)")
+                    await emit(JobEvent("failed", prompt_id, error=msg))
+                    return RunOutcome("failed", prompt_id, error=msg, elapsed_s=time.monotonic() - t0,
+                                      extra={"lost": True}, submitted_graph=graph or None)
+                timeout = 0.1 * missing
+        finally:
+            self.ws.unregister(prompt_id)
+            self._graphs.pop(prompt_id, None)
+
+    async def _history_after_finish(self, prompt_id: str) -> dict[str, Any] | None:
+        """The history entry, polled briefly: it can lag the finish events."""
+        delay = 0.02
+        for _ in range(8):
+            entry = await self.http.history(prompt_id)
+            if entry is not None:
+                return entry
+            await asyncio.sleep(delay)
+            delay *= 2
+        return None
+
+    async def _outcome(self, prompt_id: str, entry: dict[str, Any], graph: dict[str, Any], t0: float, emit: Any) -> RunOutcome:
+        status = entry.get("status") or {}
+        messages = status.get("messages") or []
+        if not graph:
+            p = entry.get("prompt")
+            graph = p[2] if isinstance(p, list) and len(p) > 2 and isinstance(p[2], dict) else {}
+        stamps = {m[0]: m[1].get("timestamp") for m in messages if isinstance(m, list) and len(m) == 2 and isinstance(m[1], dict)}
+        elapsed = time.monotonic() - t0
+        if isinstance(stamps.get("execution_start"), (int, float)):
+            end = stamps.get("execution_success") or stamps.get("execution_error") or stamps.get("execution_interrupted")
+            if isinstance(end, (int, float)):
+                elapsed = max(0.0, (end - stamps["execution_start"]) / 1000)
+        extra = {"server_timestamps": stamps}
+        if status.get("status_str") != "success":
+            last = messages[-1] if messages and isinstance(messages[-1], list) else ["", {}]
+            if last[0] == "execution_interrupted":
+                await emit(JobEvent("interrupted", prompt_id))
+                return RunOutcome("interrupted", prompt_id, error="interrupted", elapsed_s=elapsed,
+                                  submitted_graph=graph or None, extra=extra)
+            msg = self.redact(runtime_error(last[1], graph) if last[0] == "execution_error" else "the run failed")
+            await emit(JobEvent("failed", prompt_id, error=msg))
+            return RunOutcome("failed", prompt_id, error=msg, elapsed_s=elapsed, submitted_graph=graph or None,
+                              extra=extra)
+        try:
+            images = await self._download_outputs(prompt_id, entry.get("outputs") or {})
+        except (UnsafeOutput, BackendError) as e:
+            msg = self.redact(e)
+            await emit(JobEvent("failed", prompt_id, error=msg))
+            return RunOutcome("failed", prompt_id, error=msg, elapsed_s=elapsed, submitted_graph=graph or None,
+                              extra=extra)
+        await emit(JobEvent("done", prompt_id))
+        return RunOutcome("done", prompt_id, images=images, elapsed_s=elapsed, submitted_graph=graph or None,
+                          extra=extra)
+
+    async def _download_outputs(self, prompt_id: str, outputs: dict[str, Any]) -> list[OutputImage]:
+        wanted = [
+            (str(nid), img)
+            for nid, out in outputs.items()
+            if isinstance(out, dict)
+            for img in out.get("images") or []
+            if isinstance(img, dict) and img.get("type", "output") == "output"
+        ]
+        images: list[OutputImage] = []
+        try:
+            for i, (nid, img) in enumerate(wanted):
+                suffix = Path(str(img.get("filename", ""))).suffix.lower()
+                suffix = suffix if suffix in {".png", ".jpg", ".jpeg", ".webp"} else ".png"
+                dest = self.download_dir / f"{prompt_id}_{i}{suffix}"
+                path = await self.http.download(img, dest)
+                images.append(OutputImage(str(path), str(img.get("filename")), nid))
+        except BaseException:
+            for im in images:
+                Path(im.path).unlink(missing_ok=True)
+            raise
+        return images
+
+    # -- control ------------------------------------------------------------------
+    async def lookup(self, prompt_id: str) -> str:
+        """After a restart: `pending`, `running`, `finished` or `unknown` on the server."""
+        running, pending = await self.http.queue()
+        if prompt_id in running:
+            return "running"
+        if prompt_id in pending:
+            return "pending"
+        if await self.http.history(prompt_id) is not None:
+            return "finished"
+        return "unknown"
+
+    async def interrupt(self, prompt_id: str) -> None:
+        """Stop the prompt if it is running (never whatever else happens to run)."""
+        if await self.http.jobs_api():
+            await self.http.job_cancel(prompt_id)
+        else:
+            await self.http.interrupt(prompt_id)
+
+    async def cancel_pending(self, prompt_id: str) -> None:
+        """Remove a prompt wherever it is: pending -> deleted, running -> interrupted."""
+        self._cancelled.add(prompt_id)
+        if await self.http.jobs_api():
+            await self.http.job_cancel(prompt_id)
+            self._poke(prompt_id)
+            return
+        await self.http.queue_delete([prompt_id])
+        running, _ = await self.http.queue()
+        if prompt_id in running:  # it started between our look and the delete
+            await self.http.interrupt(prompt_id)
+        self._poke(prompt_id)
+
+    def _poke(self, prompt_id: str) -> None:
+        """Wake a follower so it re-reads the server's state now."""
+        if self._ws is not None and prompt_id in self._ws.queues:
+            self._ws.queues[prompt_id].put_nowait(WsEvent("socket", {"state": "poke"}))
+
+    cancel = cancel_pending
