@@ -70,6 +70,8 @@ class BackendSettings:
     """Seconds to wait for a TCP/TLS connection."""
     read_timeout_s: float = 60.0
     """Seconds to wait for a reply."""
+    unreachable_timeout_s: float = 120.0
+    """ComfyUI only: how long a running job waits for a server that stopped answering."""
     enabled: bool = True
     """A disabled backend is kept in the file but never scheduled."""
     command: str = "mflux-generate-flux2"

@@ -69,7 +69,7 @@ class ComfyBackend:
         self.unreachable_timeout_s = (
             unreachable_timeout_s
             if unreachable_timeout_s is not None
-            else getattr(self.bsettings, "unreachable_timeout_s", 120.0)
+            else self.bsettings.unreachable_timeout_s
         )
         self.download_dir = settings.output_dir / ".incoming" / name
         self._graphs: dict[str, dict[str, Any]] = {}
