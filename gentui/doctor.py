@@ -1,0 +1,257 @@
+"""`gentui doctor`: what works, what does not, and the one-line fix for each problem.
+
+Domain code: it gathers `Check`s and never renders them (commands/doctor_cmd.py
+draws the table or prints JSON) and never imports textual.
+
+Severity, and so the exit status: `error` is something gentui needs to do its
+job and cannot: the default backend unreachable or refusing our credentials,
+the default workflow's models missing on it, the catalog unusable, the output
+folder not writable, or Ollama down while queued jobs wait for translation.
+Everything else that is wrong is a `warn` (another backend down, Ollama down
+with nothing to translate, a cascade model not pulled, little free disk).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gentui.config import Settings
+
+OK, INFO, WARN, ERROR = "ok", "info", "warn", "error"
+LOW_DISK_BYTES = 2 * 1024**3
+CHECK_TIMEOUT_S = 15.0
+
+
+@dataclass
+class Check:
+    """One line of the doctor's report."""
+
+    area: str
+    """backend, ollama, catalog, output or terminal."""
+    item: str
+    """What was checked: a backend name, `models anima`, `free space` ..."""
+    status: str
+    """ok, info, warn or error."""
+    summary: str
+    fix: str = ""
+    """One line: what to do about it (empty when nothing needs doing)."""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Report:
+    checks: list[Check]
+
+    @property
+    def exit_status(self) -> int:
+        return 1 if any(c.status == ERROR for c in self.checks) else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.exit_status == 0, "checks": [c.to_dict() for c in self.checks]}
+
+
+async def run_doctor(settings: Settings, *, probe_terminal: bool = True) -> Report:
+    """Run every check; backends and Ollama concurrently, each under a timeout."""
+    from gentui.doctor_backends import check_backend
+
+    catalog_checks, needs_translation = check_catalog(settings)
+    backend_groups = await asyncio.gather(
+        *(_guard(check_backend(name, settings), "backend", name) for name in settings.backends)
+    )
+    ollama = await _guard(check_ollama(settings, needs_translation), "ollama", "ollama")
+    checks = [c for group in backend_groups for c in group]
+    checks += ollama
+    checks += catalog_checks
+    checks += check_output_dir(settings)
+    checks += check_terminal(settings, probe=probe_terminal)
+    return Report(checks)
+
+
+async def _guard(coro: Any, area: str, item: str) -> list[Check]:
+    """A check that hangs or crashes becomes a line in the report, not a traceback."""
+    try:
+        return await asyncio.wait_for(coro, CHECK_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        return [Check(area, item, WARN, f"no answer within {CHECK_TIMEOUT_S:g} s", "check the network path to it")]
+    except Exception as e:  # noqa: BLE001 -- doctor must report, never crash
+        return [Check(area, item, ERROR, f"the check itself failed: {type(e).__name__}: {e}",
+                      "report this as a gentui bug")]  # fmt: skip
+
+
+# -- Ollama -------------------------------------------------------------------------
+def _model_key(name: str) -> str:
+    return name if ":" in name else f"{name}:latest"
+
+
+async def list_ollama_models(host: str, timeout_s: float = 5.0) -> list[str]:
+    """Names of the models pulled on an Ollama server (`GET /api/tags`)."""
+    import ollama
+
+    client = ollama.AsyncClient(host=host, timeout=timeout_s)
+    reply = await client.list()
+    return [m.model for m in reply.models if m.model]
+
+
+async def check_ollama(settings: Settings, needs_translation: int) -> list[Check]:
+    host = settings.translate.resolved_host()
+    cascade = settings.translate.models
+    severity = ERROR if needs_translation else WARN
+    try:
+        pulled = await list_ollama_models(host, min(settings.translate.timeout_s, 5.0))
+    except Exception as e:  # noqa: BLE001 -- ConnectionError, httpx errors, ResponseError
+        why = "connection failed" if isinstance(e, ConnectionError) else (
+            f"{type(e).__name__}: {e}" if str(e) else type(e).__name__)
+        waiting = f"; {needs_translation} queued job(s) need translation" if needs_translation else \
+            " (only needed for prompts that are not already English; skip_translate works without it)"
+        return [Check("ollama", host, severity, f"not reachable ({why}){waiting}",
+                      "start Ollama (`ollama serve`) or set [translate] host / OLLAMA_HOST to where it runs")]  # fmt: skip
+    keys = {_model_key(m) for m in pulled}
+    checks = [Check("ollama", host, OK, f"reachable, {len(pulled)} model(s) pulled", details={"pulled": pulled})]
+    present = [m for m in cascade if _model_key(m) in keys]
+    for m in cascade:
+        if m in present:
+            checks.append(Check("ollama", f"model {m}", OK, "pulled (in the translation cascade)"))
+        else:
+            checks.append(Check("ollama", f"model {m}", WARN, "not pulled: the cascade will skip it",
+                                f"ollama pull {m}"))  # fmt: skip
+    if not present:
+        checks.append(Check("ollama", "cascade", severity, "none of the cascade's models is pulled",
+                            f"ollama pull {cascade[0]}, or list pulled models in [translate] models"))  # fmt: skip
+    return checks
+
+
+# -- catalog -------------------------------------------------------------------------
+def check_catalog(settings: Settings) -> tuple[list[Check], int]:
+    """(checks, number of queued jobs that still need translation)."""
+    from sqlalchemy import text
+
+    from gentui.catalog.db import CatalogError, open_catalog
+
+    path = settings.catalog_path
+    if not path.exists():
+        parent = _existing_parent(path)
+        if parent is not None and os.access(parent, os.W_OK):
+            return [Check("catalog", str(path), INFO, "not created yet; gentui creates it on first use")], 0
+        return [Check("catalog", str(path), ERROR, f"does not exist and {parent} is not writable",
+                      "set [paths] catalog (or data_dir) to a writable place")], 0  # fmt: skip
+    try:
+        catalog = open_catalog(path, create=False)
+    except CatalogError as e:
+        return [Check("catalog", str(path), ERROR, str(e),
+                      "move the file aside and run `gentui import --rebuild` on your output folder "
+                      "(the sidecars hold everything)")], 0  # fmt: skip
+    try:
+        with catalog.engine.connect() as conn:
+            results = conn.execute(text("SELECT COUNT(*) FROM result")).scalar() or 0
+            states = dict(conn.execute(text("SELECT state, COUNT(*) FROM job GROUP BY state")).all())
+            waiting = conn.execute(text(
+                "SELECT COUNT(*) FROM job WHERE state = 'queued' "
+                "AND COALESCE(json_extract(params, '$.skip_translate'), 0) IN (0, 'false') "
+                "AND COALESCE(json_extract(params, '$.prompt_en'), '') = ''"
+            )).scalar() or 0  # fmt: skip
+        version = catalog.schema_version()
+    except Exception as e:  # noqa: BLE001 -- sqlite errors of every kind
+        return [Check("catalog", str(path), ERROR, f"cannot be read: {e}",
+                      "move the file aside and run `gentui import --rebuild` on your output folder")], 0  # fmt: skip
+    finally:
+        catalog.close()
+    size = path.stat().st_size
+    jobs = ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "no jobs"
+    summary = f"schema v{version}, {_human(size)}, {results} result(s); jobs: {jobs}"
+    details = {"schema_version": version, "size_bytes": size, "results": results, "jobs": states,
+               "queued_need_translation": waiting}  # fmt: skip
+    return [Check("catalog", str(path), OK, summary, details=details)], int(waiting)
+
+
+# -- output folder -------------------------------------------------------------------
+def check_output_dir(settings: Settings) -> list[Check]:
+    path = settings.output_dir
+    target = path if path.exists() else _existing_parent(path)
+    fix = f"make {path} writable (chmod u+w) or set [paths] output_dir to a writable folder"
+    if target is None:
+        return [Check("output", str(path), ERROR, "neither it nor any parent exists", fix)]
+    if path.exists() and not path.is_dir():
+        return [Check("output", str(path), ERROR, "is a file, not a folder", fix)]
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".gentui-doctor-", dir=target)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        return [Check("output", str(path), ERROR, f"not writable: {e.strerror or e}", fix)]
+    free = shutil.disk_usage(target).free
+    note = "" if path.exists() else " (will be created)"
+    checks = [Check("output", str(path), OK, f"writable{note}", details={"free_bytes": free})]
+    if free < LOW_DISK_BYTES:
+        checks.append(Check("output", "free space", WARN, f"only {_human(free)} free",
+                            "free some disk space or move [paths] output_dir"))  # fmt: skip
+    else:
+        checks.append(Check("output", "free space", OK, f"{_human(free)} free"))
+    return checks
+
+
+# -- terminal -----------------------------------------------------------------------
+PROTOCOL_NAMES = {"SixelImage": "sixel", "TGPImage": "kitty", "HalfcellImage": "halfblock",
+                  "UnicodeImage": "unicode"}  # fmt: skip
+
+
+def detect_image_protocol() -> tuple[str, str]:
+    """(protocol, note) as textual-image decides it; importing it probes the terminal.
+
+    Guarded: a pty reporting 0 columns makes textual-image raise ZeroDivisionError.
+    """
+    try:
+        from textual_image import renderable
+    except Exception as e:  # noqa: BLE001
+        return "halfblock", f"textual-image could not probe this terminal ({type(e).__name__}: {e})"
+    return PROTOCOL_NAMES.get(renderable.Image.__name__, renderable.Image.__name__), ""
+
+
+def check_terminal(settings: Settings, *, probe: bool = True) -> list[Check]:
+    env = {k: os.environ.get(k, "") for k in ("TERM", "TERM_PROGRAM", "TMUX", "COLORTERM")}
+    configured = settings.tui.image_protocol
+    tty = bool(sys.stdout and sys.stdout.isatty())
+    if probe and tty:
+        detected, note = detect_image_protocol()
+    else:
+        detected, note = "unicode", "stdout is not a terminal, so nothing was probed"
+    details = {**env, "image_protocol_setting": configured, "detected": detected, "tty": tty}
+    where = f"TERM={env['TERM'] or '-'}" + (" inside tmux" if env["TMUX"] else "")
+    summary = f"{where}; detected {detected}; [tui] image_protocol = {configured}"
+    if note:
+        summary += f" ({note})"
+    fix = ""
+    status = OK
+    if env["TMUX"]:
+        status = INFO
+        fix = ("inside tmux Kitty graphics do not pass through and Sixel needs `tmux set -g allow-passthrough on`; "
+               "half-blocks always work")
+    if tty and probe and configured in ("kitty", "sixel") and detected != configured:
+        status = WARN
+        fix = f"this terminal did not answer the {configured} probe; set [tui] image_protocol = \"auto\" or \"halfblock\""
+    return [Check("terminal", "images", status, summary, fix, details)]
+
+
+# -- helpers -------------------------------------------------------------------------
+def _existing_parent(path: Path) -> Path | None:
+    for p in [path, *path.parents]:
+        if p.exists():
+            return p
+    return None
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
