@@ -313,3 +313,69 @@ async def test_runtime_error_is_a_failed_outcome_with_the_reason(simulator):
             await b.submit_graph(graph)
     finally:
         await b.close()
+
+
+@pytest.mark.parametrize("metadata", [True, False])
+async def test_binary_previews_reach_the_follower(metadata):
+    from gentui.backends.simulator import start_simulator
+
+    sim = start_simulator(port=0, step_ms=5, preview=True)
+    b = make(sim.url)
+    try:
+        b.ws.preview_metadata = metadata  # False: legacy event-1 frames without a prompt id
+        _, out, rec = await run_one(b, {**PARAMS, "steps": 4})
+        assert out.status == "done"
+        previews = [e for e in rec.events if e.kind == "preview"]
+        assert previews and all(e.preview[:2] in (b"\xff\xd8", b"\x89P") for e in previews)
+    finally:
+        await b.close()
+        sim.stop()
+
+
+async def test_truncated_choice_list_is_completed_from_models_folder():
+    from gentui.backends.simulator import start_simulator
+
+    loras = [f"char-{i:02d}.safetensors" for i in range(30)] + ["anima-turbo-lora-v0.2.safetensors"]
+    models = {"diffusion_models": ["waiANIMA_v10.safetensors"], "text_encoders": ["qwen_3_06b_base.safetensors"],
+              "vae": ["qwen_image_vae.safetensors"], "loras": loras}
+    sim = start_simulator(port=0, step_ms=2, models=models, jobs_api=True)
+    b = make(sim.url)
+    try:
+        with pytest.raises(ValidationFailed) as ei:
+            await b.submit({**PARAMS, "lora_name": "nope.safetensors"})
+        msg = str(ei.value)
+        assert "char-29.safetensors" in msg and "list of length" not in msg
+    finally:
+        await b.close()
+        sim.stop()
+
+
+async def test_broken_model_fails_at_run_time_with_the_reason():
+    from gentui.backends.simulator import start_simulator
+
+    sim = start_simulator(port=0, step_ms=2, models={"models": {
+        "diffusion_models": ["waiANIMA_v10.safetensors"], "text_encoders": ["qwen_3_06b_base.safetensors"],
+        "vae": ["qwen_image_vae.safetensors"], "loras": ["anima-turbo-lora-v0.2.safetensors"]},
+        "broken": {"loras": ["kanachan-v4.safetensors"]}})
+    b = make(sim.url)
+    try:
+        await b.validate(dict(PARAMS))
+        _, out, rec = await run_one(b)
+        assert out.status == "failed" and "Character LoRA" in out.error
+        assert rec.kinds[-1] == "failed"
+    finally:
+        await b.close()
+        sim.stop()
+
+
+async def test_unwritable_output_dir_fails_the_job_without_partial_files(simulator, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    b = make(simulator.url)
+    b.download_dir = blocker / "incoming"
+    try:
+        _, out, _ = await run_one(b)
+        assert out.status == "failed" and "cannot write" in out.error
+        assert out.images == []
+    finally:
+        await b.close()

@@ -17,11 +17,19 @@ _LIST_LEN = re.compile(r"\(list of length (\d+)\)")
 MAX_LISTED = 40
 
 
+def _d(x: Any) -> dict[str, Any]:
+    return x if isinstance(x, dict) else {}
+
+
+def _l(x: Any) -> list[Any]:
+    return x if isinstance(x, list) else []
+
+
 def node_label(graph: dict[str, Any], node_id: str, class_type: str = "") -> str:
     """`Title (Class, node N)` using the graph we sent."""
-    node = graph.get(str(node_id), {}) if isinstance(graph, dict) else {}
-    title = (node.get("_meta") or {}).get("title") if isinstance(node, dict) else None
-    cls = class_type or (node.get("class_type", "") if isinstance(node, dict) else "")
+    node = _d(graph.get(str(node_id), {}) if isinstance(graph, dict) else {})
+    title = _d(node.get("_meta")).get("title")
+    cls = str(class_type or node.get("class_type", "") or "")
     if title and title != cls:
         return f"{title} ({cls}, node {node_id})"
     return f"{cls or 'node'} (node {node_id})" if cls else f"node {node_id}"
@@ -40,15 +48,17 @@ def folder_of(class_type: str, input_name: str) -> str | None:
 
 def truncated_choices(err: dict[str, Any]) -> bool:
     """A value_not_in_list whose details only say `(list of length N)`."""
-    return err.get("type") == "value_not_in_list" and bool(_LIST_LEN.search(str(err.get("details", ""))))
+    return isinstance(err, dict) and err.get("type") == "value_not_in_list" and bool(
+        _LIST_LEN.search(str(err.get("details", "")))
+    )
 
 
 def describe_node_error(
     graph: dict[str, Any], node_id: str, class_type: str, err: dict[str, Any], choices: list[str] | None = None
 ) -> str:
     """One line per error: node, input, what is wrong, and what the server has."""
-    extra = err.get("extra_info") or {}
-    inp = extra.get("input_name") or ""
+    extra = _d(err.get("extra_info"))
+    inp = str(extra.get("input_name") or "")
     label = node_label(graph, node_id, class_type)
     etype = err.get("type", "")
     if etype == "value_not_in_list":
@@ -80,15 +90,16 @@ def describe_prompt_error(
     """The message for a `POST /prompt` 400 body (or anything else the server sent)."""
     if not isinstance(body, dict):
         return f"the server refused the prompt: {str(body)[:300]}"
-    err = body.get("error") if isinstance(body.get("error"), dict) else {}
-    etype = err.get("type", "")
-    extra = err.get("extra_info") or {}
+    err = _d(body.get("error"))
+    etype = str(err.get("type", ""))
+    extra = _d(err.get("extra_info"))
     if etype in ("invalid_prompt", "missing_node_type"):
-        cls = extra.get("class_type")
+        cls = extra.get("class_type") if isinstance(extra.get("class_type"), str) else None
         m = re.search(r"node (\S+) does not exist", str(err.get("message", "")))
         cls = cls or (m.group(1) if m else None)
         if cls:
             nid = extra.get("node_id") or _node_id_from_details(err.get("details", ""))
+            nid = str(nid) if nid is not None else None
             where = node_label(graph, nid, cls) if nid else cls
             title = extra.get("node_title")
             if title and nid is None:
@@ -99,18 +110,18 @@ def describe_prompt_error(
             )
         return f"the server refused the prompt: {err.get('message', etype)} {err.get('details', '')}".strip()
     lines: list[str] = []
-    for nid, ne in (body.get("node_errors") or {}).items():
+    for nid, ne in _d(body.get("node_errors")).items():
         if not isinstance(ne, dict):
             continue
-        cls = ne.get("class_type", "")
-        for e in ne.get("errors") or []:
+        cls = str(ne.get("class_type", ""))
+        for e in _l(ne.get("errors")):
             if isinstance(e, dict):
-                inp = (e.get("extra_info") or {}).get("input_name", "")
+                inp = str(_d(e.get("extra_info")).get("input_name", ""))
                 lines.append(describe_node_error(graph, str(nid), cls, e, (choices or {}).get((str(nid), inp))))
-    head = err.get("message") or etype or "the server refused the prompt"
+    head = str(err.get("message") or etype or "the server refused the prompt")
     if lines:
         return f"{head}: " + "; ".join(lines)
-    return f"{head}{': ' + err['details'] if err.get('details') else ''}"
+    return f"{head}{': ' + str(err['details']) if err.get('details') else ''}"
 
 
 def _node_id_from_details(details: Any) -> str | None:

@@ -50,9 +50,11 @@ class _NoRedirectConnect(connect):
 class ComfySocket:
     """The backend's websocket: connect, keep connected, dispatch."""
 
-    def __init__(self, conn: Connection, client_id: str) -> None:
+    def __init__(self, conn: Connection, client_id: str, *, preview_metadata: bool = True) -> None:
         self.conn = conn
         self.client_id = client_id
+        self.preview_metadata = preview_metadata
+        """Negotiate event-4 previews (with prompt ids); False gets legacy event-1 frames."""
         self.queues: dict[str, asyncio.Queue[WsEvent]] = {}
         self.running: str | None = None
         self.connected = asyncio.Event()
@@ -130,7 +132,9 @@ class ComfySocket:
                 ) as ws:
                     self._ws = ws
                     # Ask for event-4 previews: they carry the prompt id.
-                    await ws.send(json.dumps({"type": "feature_flags", "data": {"supports_preview_metadata": True}}))
+                    if self.preview_metadata:
+                        flags = {"type": "feature_flags", "data": {"supports_preview_metadata": True}}
+                        await ws.send(json.dumps(flags))
                     self.connects += 1
                     self.auth_error = ""
                     self.connected.set()

@@ -37,7 +37,7 @@ from gentui.backends.comfy_errors import (
     runtime_error,
     truncated_choices,
 )
-from gentui.backends.comfy_http import AuthRefused, ComfyHttp, UnsafeOutput, new_prompt_id
+from gentui.backends.comfy_http import AuthRefused, ComfyHttp, is_prompt_id, new_prompt_id
 from gentui.backends.comfy_ws import ComfySocket, WsEvent
 from gentui.backends.connection import Connection, resolve_connection
 from gentui.backends.launcher import Launcher
@@ -178,15 +178,20 @@ class ComfyBackend:
         if hit and time.monotonic() - hit[0] < 10:
             return hit[1]
         info = await self.http.object_info(cls)
+        info = info if isinstance(info, dict) else {}
         self._info_cache[cls] = (time.monotonic(), info)
         return info
 
     async def _choices(self, cls: str, inp: str) -> list[str] | None:
         """What the server accepts for a combo input (from /object_info, else /models/{folder})."""
         info = await self._object_info(cls)
-        spec = (info.get("input", {}).get("required", {}) or {}).get(inp) or (
-            info.get("input", {}).get("optional", {}) or {}
-        ).get(inp)
+        inputs = info.get("input") if isinstance(info.get("input"), dict) else {}
+        spec = None
+        for section in ("required", "optional"):
+            table = inputs.get(section)
+            if isinstance(table, dict) and inp in table:
+                spec = table[inp]
+                break
         if isinstance(spec, list) and spec:
             if isinstance(spec[0], list):
                 return [str(x) for x in spec[0]]
@@ -221,13 +226,15 @@ class ComfyBackend:
             raise ValidationFailed("; ".join(problems))
 
     # -- submit -------------------------------------------------------------------
-    async def submit(self, params: dict[str, Any], *, front: bool = False) -> str:
-        graph = params["__graph__"] if "__graph__" in params else self.bind(params)
-        return await self.submit_graph(graph, front=front)
+    async def submit(self, params: dict[str, Any], *, front: bool = False, prompt_id: str | None = None) -> str:
+        """Bind the job's workflow and queue it; `prompt_id` lets the caller record the id first."""
+        return await self.submit_graph(self.bind(params), front=front, prompt_id=prompt_id)
 
     async def submit_graph(self, graph: dict[str, Any], *, front: bool = False, prompt_id: str | None = None) -> str:
         """Post an API graph under a fresh (or given) prompt id; the socket is listening first."""
         pid = prompt_id or new_prompt_id()
+        if not is_prompt_id(pid):
+            raise ValidationFailed(f"prompt id {pid!r} is not a canonical lowercase UUID (newer servers refuse it)")
         self.ws.register(pid)
         await self.ws.wait_connected(self.conn.connect_timeout_s)
         if self.ws.auth_error:
@@ -254,12 +261,16 @@ class ComfyBackend:
     async def _explain(self, body: Any, graph: dict[str, Any]) -> str:
         """Message for a 400, fetching `/models/{folder}` when the server cut its list short."""
         choices: dict[tuple[str, str], list[str]] = {}
-        if isinstance(body, dict):
-            for nid, ne in (body.get("node_errors") or {}).items():
-                for e in (ne or {}).get("errors") or []:
-                    inp = (e.get("extra_info") or {}).get("input_name", "")
-                    if truncated_choices(e):
-                        found = await self._choices(ne.get("class_type", ""), inp)
+        node_errors = body.get("node_errors") if isinstance(body, dict) else None
+        if isinstance(node_errors, dict):
+            for nid, ne in node_errors.items():
+                errors = ne.get("errors") if isinstance(ne, dict) else None
+                for e in errors if isinstance(errors, list) else []:
+                    if not truncated_choices(e) or not isinstance(e.get("extra_info"), dict):
+                        continue
+                    inp = str(e["extra_info"].get("input_name", ""))
+                    if inp:
+                        found = await self._choices(str(ne.get("class_type", "")), inp)
                         if found is not None:
                             choices[(str(nid), inp)] = found
         return f"backend {self.name!r} refused the job: " + describe_prompt_error(body, graph, choices)
@@ -404,8 +415,8 @@ class ComfyBackend:
                               extra=extra)
         try:
             images = await self._download_outputs(prompt_id, entry.get("outputs") or {})
-        except (UnsafeOutput, BackendError) as e:
-            msg = self.redact(e)
+        except (BackendError, OSError) as e:
+            msg = self.redact(e if isinstance(e, BackendError) else f"cannot write the image: {e}")
             await emit(JobEvent("failed", prompt_id, error=msg))
             return RunOutcome("failed", prompt_id, error=msg, elapsed_s=elapsed, submitted_graph=graph or None,
                               extra=extra)
