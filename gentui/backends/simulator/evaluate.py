@@ -21,16 +21,13 @@ from gentui.backends.simulator.render import encode_png, render_scene
 
 SAFETENSOR_ERROR = "safetensors._safetensors_rust.SafetensorError"
 _LOAD_TRACEBACK = [
-    '  File "ComfyUI/execution.py", line 496, in execute\n    output_data, output_ui, has_subgraph, '
-    "has_pending_tasks = await get_output_data(prompt_id, unique_id, obj, input_data_all, "
-    "execution_block_cb=execution_block_cb, pre_execute_cb=pre_execute_cb, hidden_inputs=hidden_inputs)\n",
-    '  File "ComfyUI/execution.py", line 315, in get_output_data\n    return_values = await '
-    "_async_map_node_over_list(prompt_id, unique_id, obj, input_data_all, obj.FUNCTION, allow_interrupt=True, "
-    "execution_block_cb=execution_block_cb, pre_execute_cb=pre_execute_cb, hidden_inputs=hidden_inputs)\n",
-    '  File "ComfyUI/execution.py", line 289, in _async_map_node_over_list\n    await process_inputs(input_dict, i)\n',
-    '  File "ComfyUI/execution.py", line 277, in process_inputs\n    result = f(**inputs)\n',
-    '  File "ComfyUI/comfy/utils.py", line 59, in load_torch_file\n    with safetensors.safe_open(ckpt, '
-    'framework="pt", device=device.type) as f:\n',
+    "  File \"ComfyUI/execution.py\", line 496, in execute\n    output_data, output_ui, has_subgraph, has_pending_tasks = await get_output_data(prompt_id, unique_id, obj, input_data_all, execution_block_cb=execution_block_cb, pre_execute_cb=pre_execute_cb, hidden_inputs=hidden_inputs)\n                                                              ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n",
+    "  File \"ComfyUI/execution.py\", line 315, in get_output_data\n    return_values = await _async_map_node_over_list(prompt_id, unique_id, obj, input_data_all, obj.FUNCTION, allow_interrupt=True, execution_block_cb=execution_block_cb, pre_execute_cb=pre_execute_cb, hidden_inputs=hidden_inputs)\n                    ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n",
+    "  File \"ComfyUI/execution.py\", line 289, in _async_map_node_over_list\n    await process_inputs(input_dict, i)\n",
+    "  File \"ComfyUI/execution.py\", line 277, in process_inputs\n    result = f(**inputs)\n             ^^^^^^^^^^^\n",
+    "  File \"ComfyUI/nodes.py\", line 675, in load_lora\n    lora = comfy.utils.load_torch_file(lora_path, safe_load=True)\n           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n",
+    "  File \"ComfyUI/comfy/utils.py\", line 75, in load_torch_file\n    raise e\n",
+    "  File \"ComfyUI/comfy/utils.py\", line 59, in load_torch_file\n    with safetensors.safe_open(ckpt, framework=\"pt\", device=device.type) as f:\n         ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n",
 ]
 # What a real server shows in `current_inputs` for non-literal values.
 _REPRS = {

@@ -16,10 +16,8 @@ from gentui.backends.simulator.catalogue import ModelCatalogue
 from gentui.backends.simulator.nodes import NODE_SPECS
 
 _TB_INNER = [
-    '  File "ComfyUI/execution.py", line 808, in validate_inputs\n'
-    "    r = await validate_inputs(prompt_id, prompt, o_id, validated)\n",
-    '  File "ComfyUI/execution.py", line 788, in validate_inputs\n'
-    "    o_class_type = prompt[o_id]['class_type']\n",
+    "  File \"ComfyUI/execution.py\", line 808, in validate_inputs\n    r = await validate_inputs(prompt_id, prompt, o_id, validated)\n        ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n",
+    "  File \"ComfyUI/execution.py\", line 788, in validate_inputs\n    o_class_type = prompt[o_id]['class_type']\n                   ~~~~~~^^^^^^\n",
 ]
 
 
