@@ -1,0 +1,135 @@
+"""Following a sweep from the command line: run it here, or watch the worker that does.
+
+If no worker holds a backend the sweep needs, this process takes the lease and
+runs the lane itself until the sweep is finished; otherwise it reads progress
+from the catalog. Either way the display is the same rich progress bar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from gentui.catalog.db import Catalog
+from gentui.config import Settings
+from gentui.queue import jobs as J
+from gentui.queue.lease import Lease, LeaseHeld, acquire
+
+REFRESH_S = 0.25
+
+
+def _eta_text(p: J.SweepProgress) -> str:
+    if p.eta_s is None:
+        return "ETA -"
+    s = int(p.eta_s + 0.5)
+    return f"ETA {s // 60}m{s % 60:02d}s" if s >= 60 else f"ETA {s}s"
+
+
+def _running_text(catalog: Catalog, name: str) -> str:
+    try:
+        jobs = J.list_jobs(catalog, sweep=name, state=["running", "submitted"])
+    except J.JobError:
+        return ""
+    for j in jobs:
+        if j.state == "running":
+            return f"{j.label} {j.step}/{j.total}" if j.total else j.label
+    return f"{jobs[0].label} (on the server's queue)" if jobs else ""
+
+
+def _summary(console: Console, p: J.SweepProgress, catalog: Catalog, name: str) -> int:
+    parts = [f"{n} {s}" for s, n in sorted(p.counts.items())]
+    console.print(f"sweep {name}: " + ", ".join(parts))
+    bad = J.list_jobs(catalog, sweep=name, state=["failed", "interrupted"])
+    for j in bad[:10]:
+        console.print(f"  job {j.id} {j.label}: {j.state}: {j.error}")
+    if bad:
+        console.print(f"  retry with: gentui jobs retry --sweep {name}")
+    return 0 if p.counts.get("done", 0) == p.total else 1
+
+
+def _take_leases(catalog: Catalog, settings: Settings, backends: list[str | None]) -> tuple[list[Lease], list[str]]:
+    names: list[str] = []
+    for b in backends:
+        if b is None:
+            names += [n for n, s in settings.backends.items() if s.enabled and n not in names]
+        elif b not in names:
+            names.append(b)
+    got: list[Lease] = []
+    held: list[str] = []
+    for n in names:
+        try:
+            got.append(acquire(catalog, n))
+        except LeaseHeld as e:
+            held.append(str(e))
+    return got, held
+
+
+def follow_sweep(settings: Settings, catalog: Catalog, name: str, backends: list[str | None],
+                 console: Console | None = None) -> int:
+    """Show the sweep's progress until every job is finished; returns the exit status."""
+    console = console or Console(stderr=False)
+    leases, held = _take_leases(catalog, settings, backends)
+    for h in held:
+        console.print(f"following: {h}")
+    try:
+        return asyncio.run(_follow(settings, catalog, name, leases, console, backends))
+    except KeyboardInterrupt:
+        console.print(f"stopped following; unfinished jobs stay queued (run `gentui worker`, or "
+                      f"`gentui sweep` again, or `gentui jobs list --sweep {name}`)")
+        return 130
+
+
+async def _follow(settings: Settings, catalog: Catalog, name: str, leases: list[Lease], console: Console,
+                  backends: list[str | None]) -> int:
+    from gentui.queue.worker import Worker
+
+    def finished() -> bool:
+        return J.sweep_progress(catalog, name).is_finished
+
+    worker = None
+    task = None
+    if leases:
+        worker = Worker(settings, catalog, [lease.backend for lease in leases], stop_when=finished,
+                        log=lambda m: console.print(m, highlight=False))
+        task = asyncio.create_task(worker.run(leases))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, worker.stop, True)
+            except (NotImplementedError, RuntimeError):
+                pass
+    with Progress(TextColumn("[bold]{task.fields[sweep]}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[eta]}"), TimeElapsedColumn(), TextColumn("{task.fields[now]}"),
+                  console=console, transient=False) as bar:
+        prog = J.sweep_progress(catalog, name)
+        tid = bar.add_task("sweep", total=prog.total, sweep=name, eta="", now="")
+        while True:
+            prog = await asyncio.to_thread(J.sweep_progress, catalog, name)
+            now = await asyncio.to_thread(_running_text, catalog, name)
+            bar.update(tid, completed=prog.finished, total=prog.total, eta=_eta_text(prog), now=now)
+            if prog.is_finished:
+                break
+            if task is not None and task.done():
+                break
+            if worker is None:
+                # the other worker may die: take its lane over when its lease goes stale
+                leases, _ = await asyncio.to_thread(_take_leases, catalog, settings, backends)
+                if leases:
+                    console.print("the worker that held the backend is gone; running the sweep here")
+                    bar.stop()
+                    return await _follow(settings, catalog, name, leases, console, backends)
+            await asyncio.sleep(REFRESH_S)
+    if task is not None:
+        if worker is not None and worker.abandon:
+            await asyncio.gather(task, return_exceptions=True)
+            console.print("stopped; unfinished jobs stay queued (run `gentui worker` or `gentui sweep` again)")
+            return 130
+        worker.stop()  # type: ignore[union-attr]
+        (err,) = await asyncio.gather(task, return_exceptions=True)
+        if isinstance(err, BaseException):
+            console.print(f"the worker stopped: {err}")
+    return _summary(console, J.sweep_progress(catalog, name), catalog, name)
+

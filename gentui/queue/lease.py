@@ -1,0 +1,188 @@
+"""One worker per backend across processes: a lease row in the catalog.
+
+Acquisition is a single atomic statement (INSERT OR IGNORE, or an UPDATE that
+compares the old token), so two workers started at the same instant cannot
+both win. The holder refreshes `heartbeat_at` every few seconds; a lease whose
+heartbeat is older than `stale_s`, or whose holder is a dead process on this
+host, may be taken over.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import text
+
+from gentui.catalog.db import Catalog
+
+HEARTBEAT_S = 2.0
+STALE_S = 15.0
+
+
+def holder_id() -> str:
+    """`pid@host` of this process."""
+    return f"{os.getpid()}@{socket.gethostname()}"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _fmt(dt: datetime) -> str:
+    # The same textual form SQLAlchemy uses for DateTime columns on SQLite.
+    return dt.astimezone(timezone.utc).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _parse(value: object) -> datetime:
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        dt = datetime.fromisoformat(str(value))
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+@dataclass
+class LeaseInfo:
+    """Who holds a backend's lease."""
+
+    backend: str
+    holder: str
+    token: str
+    acquired_at: datetime
+    heartbeat_at: datetime
+
+    def describe(self) -> str:
+        since = self.acquired_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        age = (_now() - self.heartbeat_at).total_seconds()
+        return f"backend {self.backend} is held by worker {self.holder} since {since} (heartbeat {age:.0f} s ago)"
+
+
+class LeaseHeld(Exception):
+    """Another live worker holds the lease; the message says who and since when."""
+
+    def __init__(self, info: LeaseInfo):
+        super().__init__(info.describe())
+        self.info = info
+
+
+def _pid_dead_here(holder: str) -> bool:
+    """True when `holder` is a process on this host that no longer exists."""
+    pid_text, _, host = holder.partition("@")
+    if host != socket.gethostname():
+        return False
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return fields[0] == b"Z"
+    except (OSError, IndexError):
+        return False
+
+
+def read_lease(catalog: Catalog, backend: str) -> LeaseInfo | None:
+    with catalog.engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT backend, holder, token, acquired_at, heartbeat_at FROM lease WHERE backend=:b"),
+            {"b": backend},
+        ).first()
+    if row is None:
+        return None
+    return LeaseInfo(row[0], row[1], row[2], _parse(row[3]), _parse(row[4]))
+
+
+def is_live(info: LeaseInfo, stale_s: float = STALE_S) -> bool:
+    """A lease counts while its heartbeat is fresh and its holder is not known dead."""
+    if (_now() - info.heartbeat_at).total_seconds() > stale_s:
+        return False
+    return not _pid_dead_here(info.holder)
+
+
+def acquire(catalog: Catalog, backend: str, stale_s: float = STALE_S, holder: str | None = None) -> "Lease":
+    """Take the backend's lease or raise LeaseHeld naming the live holder."""
+    holder = holder or holder_id()
+    token = uuid.uuid4().hex
+    now = _fmt(_now())
+    with catalog.engine.begin() as conn:
+        inserted = conn.execute(
+            text("INSERT OR IGNORE INTO lease(backend, holder, token, acquired_at, heartbeat_at) "
+                 "VALUES(:b, :h, :t, :n, :n)"),
+            {"b": backend, "h": holder, "t": token, "n": now},
+        ).rowcount
+    if inserted == 1:
+        return Lease(catalog, backend, holder, token)
+    info = read_lease(catalog, backend)
+    if info is None:  # released between our insert and read: try once more
+        return acquire(catalog, backend, stale_s, holder)
+    if is_live(info, stale_s):
+        raise LeaseHeld(info)
+    with catalog.engine.begin() as conn:
+        taken = conn.execute(
+            text("UPDATE lease SET holder=:h, token=:t, acquired_at=:n, heartbeat_at=:n "
+                 "WHERE backend=:b AND token=:old"),
+            {"b": backend, "h": holder, "t": token, "n": now, "old": info.token},
+        ).rowcount
+    if taken != 1:
+        info = read_lease(catalog, backend)
+        if info is None:
+            return acquire(catalog, backend, stale_s, holder)
+        raise LeaseHeld(info)
+    return Lease(catalog, backend, holder, token)
+
+
+class LeaseLost(Exception):
+    """Our lease was taken over (we were presumed dead); stop running this lane."""
+
+
+class Lease:
+    """A held lease: heartbeat it, release it."""
+
+    def __init__(self, catalog: Catalog, backend: str, holder: str, token: str):
+        self.catalog = catalog
+        self.backend = backend
+        self.holder = holder
+        self.token = token
+        self.released = False
+
+    def heartbeat(self) -> None:
+        """Refresh the heartbeat; LeaseLost if someone else holds it now."""
+        with self.catalog.engine.begin() as conn:
+            n = conn.execute(
+                text("UPDATE lease SET heartbeat_at=:n WHERE backend=:b AND token=:t"),
+                {"n": _fmt(_now()), "b": self.backend, "t": self.token},
+            ).rowcount
+        if n != 1:
+            raise LeaseLost(f"lease on backend {self.backend} was taken over by another worker")
+
+    def release(self) -> None:
+        if self.released:
+            return
+        self.released = True
+        with self.catalog.engine.begin() as conn:
+            conn.execute(text("DELETE FROM lease WHERE backend=:b AND token=:t"),
+                         {"b": self.backend, "t": self.token})
+
+
+def age_for_test(catalog: Catalog, backend: str, seconds: float) -> None:
+    """Push a lease's heartbeat into the past (tests and `jobs` diagnostics)."""
+    with catalog.engine.begin() as conn:
+        conn.execute(text("UPDATE lease SET heartbeat_at=:n WHERE backend=:b"),
+                     {"n": _fmt(_now() - timedelta(seconds=seconds)), "b": backend})

@@ -1,0 +1,193 @@
+"""Writing a finished job's images: PNG + sidecar beside it, then the catalog row.
+
+Names are readable and safe: `{sweep}/{seed}_w{weight}_{variant}.png`, every
+component sanitized, a server's filename never used as a path, a collision
+gets a suffix. Both files are written atomically (temp file + rename), the
+image first; if the sidecar cannot be written the image is removed again, so
+a full or read-only disk leaves no partial result behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from gentui import __version__
+from gentui.backends.base import OutputImage, RunOutcome
+from gentui.catalog.sidecar import (
+    SidecarError,
+    atomic_write_bytes,
+    format_weight,
+    read_sidecar,
+    sidecar_path_for,
+    write_sidecar,
+)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
+_SAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
+MAX_COMPONENT = 80
+
+
+class ResultWriteError(Exception):
+    """The image or its sidecar could not be written; nothing partial was left."""
+
+
+def sanitize(component: str, fallback: str = "x") -> str:
+    """One safe path component: no separators, no leading dots, bounded length."""
+    text = _SAFE.sub("-", str(component)).strip("-.")
+    text = text[:MAX_COMPONENT].rstrip("-.")
+    return text or fallback
+
+
+def image_stem(params: dict[str, Any], label: str = "") -> str:
+    """`{seed}_w{weight}_{variant}` plus the cell's other axis values from the label."""
+    weight = params.get("lora_strength") if params.get("use_lora") else None
+    parts = [str(params.get("seed")), f"w{format_weight(weight)}"]
+    extra = label.split()[2:] if label else ([params["variant"]] if params.get("variant") else [])
+    parts += [p.replace("=", "-") for p in extra]
+    return sanitize("_".join(parts))
+
+
+def _suffix(image: OutputImage) -> str:
+    suffix = Path(os.path.basename(image.filename or "")).suffix.lower()
+    return suffix if suffix in IMAGE_SUFFIXES else ".png"
+
+
+def _named(params: dict[str, Any], characters: list[dict[str, Any]]) -> bool | None:
+    variant = params.get("variant")
+    if variant in ("named", "unnamed"):
+        return variant == "named"
+    if not characters:
+        return None
+    return all(bool(c.get("name")) for c in characters)
+
+
+def build_sidecar(job_id: int, sweep_id: int | None, params: dict[str, Any], outcome: RunOutcome,
+                  backend: str, image_index: int = 0) -> dict[str, Any]:
+    """Everything needed to reproduce and judge the image (genserver keys kept)."""
+    characters = list(params.get("characters") or [])
+    translation = params.get("translation") or {}
+    use_lora = bool(params.get("use_lora"))
+    data: dict[str, Any] = {
+        # the seed's genserver keys, same names and meanings
+        "model": params.get("checkpoint") or params.get("unet"),
+        "seed": params.get("seed"),
+        "width": params.get("width"),
+        "height": params.get("height"),
+        "steps": params.get("steps"),
+        "cfg": params.get("cfg"),
+        "use_lora": use_lora,
+        "lora_strength": params.get("lora_strength") if use_lora else None,
+        "use_speed_lora": params.get("use_speed_lora"),
+        "skip_translate": bool(params.get("skip_translate")),
+        "prompt_en": params.get("prompt_en"),
+        "elapsed_s": round(outcome.elapsed_s, 3) if outcome.elapsed_s else None,
+        # gentui's own
+        "prompt_src": params.get("prompt_src"),
+        "negative": params.get("negative"),
+        "sampler": params.get("sampler"),
+        "scheduler": params.get("scheduler"),
+        "lora_name": params.get("lora_name") if use_lora else None,
+        "speed_lora_name": params.get("speed_lora_name") if params.get("use_speed_lora") else None,
+        "speed_lora_strength": params.get("speed_lora_strength") if params.get("use_speed_lora") else None,
+        "checkpoint": params.get("checkpoint"),
+        "unet": params.get("unet"),
+        "text_encoder": params.get("text_encoder"),
+        "vae": params.get("vae"),
+        "workflow": params.get("workflow"),
+        "backend": backend,
+        "backend_prompt_id": outcome.prompt_id,
+        "translator_model": translation.get("model"),
+        "translation": translation or None,
+        "layout": params.get("layout"),
+        "variant": params.get("variant"),
+        "characters": characters,
+        "n_characters": len(characters) if characters else None,
+        "named": _named(params, characters),
+        "sweep": params.get("sweep"),
+        "sweep_id": sweep_id,
+        "job_id": job_id,
+        "image_index": image_index,
+        "status": "done",
+        "extra": params.get("extra") or {},
+        "workflow_api": outcome.submitted_graph,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "gentui_version": __version__,
+    }
+    if outcome.extra:
+        data["backend_extra"] = outcome.extra
+    return data
+
+
+def _choose_path(folder: Path, stem: str, suffix: str, prompt_id: str, index: int) -> tuple[Path, bool]:
+    """A free path for the image, or the one this very output was already written to.
+
+    Returns (path, already_written): after a crash between writing and marking
+    the job done, the second attempt finds its own files instead of duplicating.
+    """
+    n = 1
+    while True:
+        path = folder / (f"{stem}{suffix}" if n == 1 else f"{stem}_{n}{suffix}")
+        side = sidecar_path_for(path)
+        if not path.exists() and not side.exists():
+            return path, False
+        if path.exists() and side.exists() and prompt_id:
+            try:
+                old = read_sidecar(side)
+            except SidecarError:
+                old = {}
+            if old.get("backend_prompt_id") == prompt_id and old.get("image_index", 0) == index:
+                return path, True
+        n += 1
+
+
+def write_results(output_dir: Path, job_id: int, sweep_id: int | None, label: str, params: dict[str, Any],
+                  outcome: RunOutcome, backend: str) -> list[Path]:
+    """Write each output image and its sidecar; returns the image paths.
+
+    Raises ResultWriteError (disk full, not writable) after removing anything
+    this call wrote, so the job can be marked failed with the reason.
+    """
+    folder = Path(output_dir) / sanitize(params.get("sweep") or "unsorted", "unsorted")
+    written: list[Path] = []
+    paths: list[Path] = []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = image_stem(params, label)
+        for i, image in enumerate(outcome.images):
+            s = stem if len(outcome.images) == 1 else f"{stem}_{i + 1}"
+            path, done = _choose_path(folder, s, _suffix(image), outcome.prompt_id, i)
+            if not done:
+                payload = Path(image.path).read_bytes()
+                atomic_write_bytes(path, payload)
+                written.append(path)
+                side = sidecar_path_for(path)
+                write_sidecar(side, _jsonable(build_sidecar(job_id, sweep_id, params, outcome, backend, i)))
+                written.append(side)
+            paths.append(path)
+    except OSError as e:
+        for p in reversed(written):
+            try:
+                p.unlink()
+            except OSError:
+                pass
+        where = e.filename or folder
+        raise ResultWriteError(f"cannot write the result to {where}: {e.strerror or e}") from None
+    return paths
+
+
+def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(data, default=str))
+
+
+def cleanup_outputs(outcome: RunOutcome) -> None:
+    """Remove the backend's downloaded temp files once they are copied."""
+    for image in outcome.images:
+        try:
+            os.unlink(image.path)
+        except OSError:
+            pass

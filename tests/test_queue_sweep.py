@@ -1,0 +1,139 @@
+"""Sweep definitions -> jobs: exact axes, the example file, key-hash dedupe on re-queue."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings as hsettings, strategies as st
+
+from gentui.catalog.db import open_catalog
+from gentui.config import Settings
+from gentui.queue import jobs as J
+from gentui.queue.axes import AxisError, parse_range, parse_seeds, parse_weights
+from gentui.queue.plan import plan_sweep, queue_plan
+from gentui.queue.sweep import SweepError, load_sweep_file, sweep_from_dict
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "kana-2girls.toml"
+
+
+def test_weight_range_is_exact():
+    assert parse_weights("0.4:1.2:0.2") == [0.4, 0.6, 0.8, 1.0, 1.2]
+    assert parse_range("0:1:0.1") == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+    assert parse_weights("1.2:0.4:-0.4") == [1.2, 0.8, 0.4]
+    assert parse_weights([0.6, "0.8", 1]) == [0.6, 0.8, 1.0]
+    assert parse_weights("0.6,none") == [0.6, None]
+
+
+@pytest.mark.parametrize("bad", ["0.4:1.2", "0.4:1.2:0", "a:1:0.1", "1:0:0.1", [], "", True, {"a": 1}])
+def test_weight_errors_say_what_is_expected(bad):
+    with pytest.raises(AxisError) as e:
+        parse_weights(bad)
+    assert "weights" in str(e.value)
+
+
+@given(st.text(max_size=30))
+@hsettings(max_examples=200, deadline=None)
+def test_weight_parser_never_crashes(text):
+    try:
+        values = parse_weights(text)
+    except AxisError:
+        return
+    assert all(v is None or isinstance(v, float) for v in values)
+
+
+def test_seeds():
+    assert parse_seeds(1293127692) == [1293127692]
+    assert parse_seeds("1,2,2,3") == [1, 2, 3]
+    rnd = parse_seeds("random:3", rng=random.Random(1))
+    assert len(rnd) == 3 and all(0 <= s < 2**32 for s in rnd)
+    with pytest.raises(AxisError):
+        parse_seeds(-1)
+    with pytest.raises(AxisError):
+        parse_seeds("x")
+
+
+def test_example_reproduces_the_seed_sweep():
+    sweep = load_sweep_file(EXAMPLE)
+    plan = plan_sweep(sweep, Settings())
+    jobs = plan.grid.jobs
+    assert [j.params["lora_strength"] for j in jobs] == [0.4, 0.6, 0.8, 1.0, 1.2]
+    assert {j.params["seed"] for j in jobs} == {1293127692}
+    p = jobs[2].params
+    assert (p["width"], p["height"], p["steps"], p["cfg"], p["sampler"], p["scheduler"]) == (888, 768, 8, 1.0, "er_sde", "simple")
+    assert p["unet"] == "waiANIMA_v10.safetensors" and p["lora_name"] == "kanachan-v4.safetensors"
+    assert p["layout"] == "side_by_side" and len(p["characters"]) == 2
+    assert '"left_character"' in p["prompt_src"] and "kanachan" in p["prompt_src"]
+    assert p["prompt_en"] == p["prompt_src"]  # skip_translate
+    assert jobs[2].label == "w0.8 s1293127692 named"
+    assert len({j.key_hash for j in jobs}) == 5
+
+
+def test_any_parameter_is_an_axis():
+    raw = {"name": "grid", "prompt": {"text": "1girl, red ribbon"},
+           "params": {"lora_name": "kanachan-v4.safetensors", "skip_translate": True},
+           "axes": {"steps": [8, 12], "seeds": [1, 2], "weights": [0.6, 1.0]}}
+    plan = plan_sweep(sweep_from_dict(raw, "grid.toml"), Settings())
+    cells = {(j.params["steps"], j.params["seed"], j.params["lora_strength"]) for j in plan.grid.jobs}
+    assert len(cells) == 8
+    assert "steps=12" in plan.grid.jobs[-1].label
+
+
+@pytest.mark.parametrize("raw, words", [
+    ({"name": "x", "prompt": {"text": "a"}, "bogus": 1}, ["bogus", "allowed"]),
+    ({"name": "x"}, ["[prompt]"]),
+    ({"name": "x", "prompt": {"text": "a"}, "params": {"steps": "eight"}}, ["params.steps", "integer"]),
+    ({"name": "x", "prompt": {"text": "a"}, "axes": {"weights": "1:0:0.1"}}, ["axes.weights"]),
+    ({"name": "x", "prompt": {"text": "a", "scene": "b"}}, ["prompt", "text"]),
+    ({"name": "x", "prompt": {"text": "a"}, "params": {"workflow": "nope", "lora_name": "a"}}, ["workflow", "nope"]),
+    ({"name": "x", "prompt": {"text": "a"}, "params": {"no_such_param": 1, "lora_name": "a"}}, ["no_such_param"]),
+])
+def test_errors_name_file_key_and_expectation(raw, words):
+    with pytest.raises(SweepError) as e:
+        plan_sweep(sweep_from_dict(raw, "bad.toml"), Settings())
+    msg = str(e.value)
+    assert msg.startswith("bad.toml")
+    for w in words:
+        assert w in msg
+
+
+def test_bad_toml_names_the_file(tmp_path):
+    f = tmp_path / "s.toml"
+    f.write_text("name = \n")
+    with pytest.raises(SweepError, match="s.toml: not valid TOML"):
+        load_sweep_file(f)
+
+
+def test_requeue_adds_only_missing_or_failed(tmp_path):
+    catalog = open_catalog(tmp_path / "c.db")
+    settings = Settings()
+    sweep = load_sweep_file(EXAMPLE)
+    first = queue_plan(catalog, plan_sweep(sweep, settings, catalog))
+    assert len(first.added) == 5
+    again = queue_plan(catalog, plan_sweep(sweep, settings, catalog))
+    assert again.queued == 0 and again.kept == {"queued": 5}
+    ids = first.added
+    with catalog.engine.begin() as conn:
+        from sqlalchemy import text
+
+        conn.execute(text("UPDATE job SET state='done' WHERE id IN (:a, :b)"), {"a": ids[0], "b": ids[1]})
+        conn.execute(text("UPDATE job SET state='failed', error='x' WHERE id=:c"), {"c": ids[2]})
+    J.cancel(catalog, [ids[3]])
+    sweep.axes["weights"] = "0.4:1.4:0.2"  # one more cell
+    third = queue_plan(catalog, plan_sweep(sweep, settings, catalog))
+    assert sorted(third.rearmed) == sorted([ids[2], ids[3]])
+    assert len(third.added) == 1
+    assert third.kept == {"done": 2, "queued": 1}
+    jobs = J.list_jobs(catalog, sweep="kana-2girls")
+    assert len(jobs) == 6
+    assert J.get_job(catalog, ids[2]).error is None
+
+
+def test_random_seed_is_recorded_and_reused(tmp_path):
+    catalog = open_catalog(tmp_path / "c.db")
+    raw = {"name": "r", "prompt": {"text": "1girl"}, "params": {"lora_name": "a.safetensors"},
+           "axes": {"seeds": "random", "weights": [0.5, 1.0]}}
+    r1 = queue_plan(catalog, plan_sweep(sweep_from_dict(raw, "r.toml"), Settings(), catalog))
+    r2 = queue_plan(catalog, plan_sweep(sweep_from_dict(raw, "r.toml"), Settings(), catalog))
+    assert len(r1.added) == 2 and r2.queued == 0

@@ -1,0 +1,155 @@
+"""The worker against the simulator: end to end, pipelining, control (cancel, pause, front)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from sqlmodel import select
+
+from gentui.catalog.models import Result
+from gentui.queue import jobs as J
+from gentui.queue.worker import Worker
+from queue_support import (
+    catalog_for,
+    job_states,
+    queue,
+    run_worker,
+    server_history,
+    server_queue,
+    sim_settings,
+    wait_for,
+)
+
+GENSERVER_KEYS = ("model seed width height steps cfg use_lora lora_strength use_speed_lora skip_translate "
+                  "prompt_en elapsed_s").split()
+
+
+def test_sweep_runs_end_to_end(simulator):
+    settings = sim_settings(simulator.url)
+    catalog = catalog_for(settings)
+    report = queue(settings, catalog, weights=(0.6, 0.8, 1.0))
+    run_worker(settings, catalog)
+    jobs = J.list_jobs(catalog, sweep="t")
+    assert [j.state for j in jobs] == ["done"] * 3
+    assert sorted(j.id for j in jobs) == sorted(report.added)
+    folder = settings.output_dir / "t"
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == sorted(f"1293127692_w{w}.{ext}" for w in ("0.6", "0.8", "1") for ext in ("png", "json"))
+    side = json.loads((folder / "1293127692_w0.8.json").read_text())
+    for key in GENSERVER_KEYS:
+        assert key in side, key
+    assert side["lora_strength"] == 0.8 and side["seed"] == 1293127692 and side["use_lora"] is True
+    assert side["model"] == "waiANIMA_v10.safetensors" and side["steps"] == 4
+    assert side["workflow_api"] and any(n["class_type"] == "KSampler" for n in side["workflow_api"].values())
+    assert side["backend"] == "comfyui" and side["sweep"] == "t" and side["job_id"]
+    assert side["backend_prompt_id"] == J.get_job(catalog, side["job_id"]).backend_prompt_id
+    assert side["prompt_src"] == side["prompt_en"] == "2girls, side by side, red ribbon"
+    assert "headers" not in json.dumps(side).lower()
+    with catalog.session() as s:
+        rows = list(s.exec(select(Result)))
+    assert len(rows) == 3
+    by_job = {r.job_id: r for r in rows}
+    for j in jobs:
+        assert j.result_ids == [by_job[j.id].id]
+        assert j.step == j.total == 4
+        assert j.started_at and j.finished_at
+        assert Path(by_job[j.id].path).parent == folder
+        assert by_job[j.id].thumb
+    # re-queueing a finished sweep queues nothing
+    again = queue(settings, catalog, weights=(0.6, 0.8, 1.0))
+    assert again.queued == 0 and again.kept == {"done": 3}
+    p = J.sweep_progress(catalog, "t")
+    assert p.is_finished and p.eta_s == 0
+
+
+def test_next_job_is_waiting_on_the_server_while_one_runs(simulator):
+    simulator.sim.step_ms = 40  # 4 steps: 160 ms a job
+    simulator.sim.engine.step_ms = 40
+    settings = sim_settings(simulator.url)
+    catalog = catalog_for(settings)
+    queue(settings, catalog, weights=(0.5, 0.6, 0.7))
+    seen: list[tuple[int, int]] = []
+
+    async def go():
+        worker = Worker(settings, catalog, ["comfyui"], exit_when_idle=True, log=lambda m: None)
+        task = asyncio.create_task(worker.run())
+        while not task.done():
+            running, pending = await asyncio.to_thread(server_queue, simulator.url)
+            seen.append((len(running), len(pending)))
+            await asyncio.sleep(0.02)
+        await task
+
+    asyncio.run(asyncio.wait_for(go(), 20))
+    assert (1, 1) in seen, seen
+    assert all(r + p <= 2 for r, p in seen)
+    assert set(job_states(catalog).values()) == {"done"}
+
+
+def test_cancel_pending_removes_it_on_the_server(simulator):
+    simulator.sim.engine.step_ms = 60
+    settings = sim_settings(simulator.url)
+    catalog = catalog_for(settings)
+    ids = queue(settings, catalog, weights=(0.5, 0.6), steps=6).added
+
+    async def go():
+        worker = Worker(settings, catalog, ["comfyui"], exit_when_idle=True, log=lambda m: None)
+        task = asyncio.create_task(worker.run())
+        await wait_for(lambda: server_queue(simulator.url)[1])  # the second is pending there
+        pending_pid = server_queue(simulator.url)[1][0]
+        assert pending_pid == J.get_job(catalog, ids[1]).backend_prompt_id
+        J.cancel(catalog, [ids[1]])
+        await wait_for(lambda: not server_queue(simulator.url)[1], timeout=3)
+        await asyncio.wait_for(task, 20)
+        return pending_pid
+
+    pid = asyncio.run(go())
+    assert job_states(catalog) == {ids[0]: "done", ids[1]: "cancelled"}
+    assert pid not in server_history(simulator.url)
+    assert J.get_job(catalog, ids[1]).result_ids == []
+
+
+def test_pause_resume_and_front(simulator):
+    settings = sim_settings(simulator.url)
+    catalog = catalog_for(settings)
+    ids = queue(settings, catalog, weights=(0.5, 0.6, 0.7)).added
+    J.set_paused(catalog, "comfyui", True)
+    J.move_to_front(catalog, ids[2])
+
+    async def go():
+        worker = Worker(settings, catalog, ["comfyui"], exit_when_idle=True, log=lambda m: None, prequeue=0)
+        task = asyncio.create_task(worker.run())
+        await asyncio.sleep(0.6)
+        assert set(job_states(catalog).values()) == {"queued"}
+        assert server_history(simulator.url) == {}
+        J.set_paused(catalog, "comfyui", False)
+        await asyncio.wait_for(task, 20)
+
+    asyncio.run(go())
+    jobs = sorted(J.list_jobs(catalog), key=lambda j: j.started_at)
+    assert [j.id for j in jobs] == [ids[2], ids[0], ids[1]]
+    assert {j.state for j in jobs} == {"done"}
+
+
+def test_interrupt_and_retry(simulator):
+    simulator.sim.engine.step_ms = 50
+    settings = sim_settings(simulator.url)
+    catalog = catalog_for(settings)
+    ids = queue(settings, catalog, weights=(0.5,), steps=20).added
+
+    async def go():
+        worker = Worker(settings, catalog, ["comfyui"], exit_when_idle=True, log=lambda m: None)
+        task = asyncio.create_task(worker.run())
+        await wait_for(lambda: job_states(catalog)[ids[0]] == "running")
+        J.interrupt(catalog, backend="comfyui")
+        await asyncio.wait_for(task, 20)
+
+    asyncio.run(go())
+    job = J.get_job(catalog, ids[0])
+    assert job.state == "interrupted" and job.result_ids == []
+    simulator.sim.engine.step_ms = 1
+    assert J.retry(catalog, sweep="t") == [ids[0]]
+    run_worker(settings, catalog)
+    job = J.get_job(catalog, ids[0])
+    assert job.state == "done" and job.attempts == 2 and len(job.result_ids) == 1
