@@ -7,6 +7,7 @@ change so `u` can take back the last one (blocking: call from a thread).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,8 @@ class Judge:
         self.catalog = catalog
         self.undo_stack: list[Change] = []
         self.depth = depth
+        self.lock = threading.RLock()
+        """Serialises changes: two quick key presses never read the same old rating."""
 
     def _push(self, change: Change) -> Change:
         self.undo_stack.append(change)

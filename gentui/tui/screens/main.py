@@ -175,7 +175,8 @@ class MainScreen(Screen):
 
     def _judged(self, change_fn: Any) -> None:
         try:
-            change: Change | None = change_fn()
+            with self.judge.lock:
+                change: Change | None = change_fn()
         except Exception as e:  # AnnotationError, a vanished result, a locked catalog
             self.app.call_from_thread(self.notify, str(e), severity="error")
             return

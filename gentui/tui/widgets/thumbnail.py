@@ -94,6 +94,9 @@ class Thumbnail(Container):
             self._clear(note or "no image")
             return
         size = self.content_size
+        if not size.width or not size.height:
+            self._key = None
+            return  # not laid out yet: on_resize shows it
         key = (path, region, size.width, size.height)
         if key == self._key:
             return
