@@ -379,3 +379,19 @@ async def test_unwritable_output_dir_fails_the_job_without_partial_files(simulat
         assert out.images == []
     finally:
         await b.close()
+
+
+async def test_a_restarted_client_recovers_a_finished_prompt(simulator):
+    first = make(simulator.url)
+    pid = await first.submit(dict(PARAMS))
+    await first.follow(pid, Recorder())
+    await first.close()
+    second = make(simulator.url)  # new process, new client id: no events for this prompt
+    try:
+        assert await second.lookup(pid) == "finished"
+        t0 = asyncio.get_running_loop().time()
+        out = await second.follow(pid, Recorder())
+        assert out.status == "done" and len(out.images) == 1 and out.submitted_graph
+        assert asyncio.get_running_loop().time() - t0 < 1.0
+    finally:
+        await second.close()

@@ -204,7 +204,11 @@ class ComfyHttp:
         """Whether the server has the Jobs API (newer ComfyUI); probed once by a 404."""
         if self._jobs_api is None:
             resp = await self.request("GET", "/api/jobs", params={"limit": 1}, allow=(404, 405), retries=1)
-            self._jobs_api = resp.status_code == 200
+            try:
+                # A proxy's catch-all page is not a Jobs API: demand a JSON object.
+                self._jobs_api = resp.status_code == 200 and isinstance(resp.json(), dict)
+            except ValueError:
+                self._jobs_api = False
         return self._jobs_api
 
     async def job_cancel(self, prompt_id: str) -> bool:
@@ -251,7 +255,9 @@ class ComfyHttp:
                         raise BackendError(
                             f"backend {self.conn.name!r}: /view of {filename!r} answered HTTP {resp.status_code}"
                         )
-                    expected = resp.headers.get("content-length")
+                    # Content-Length counts encoded bytes; only compare it when nothing was decoded.
+                    encoded = resp.headers.get("content-encoding", "identity") != "identity"
+                    expected = None if encoded else resp.headers.get("content-length")
                     size = 0
                     with open(part, "wb") as fh:
                         async for chunk in resp.aiter_bytes(1 << 16):

@@ -286,7 +286,9 @@ class ComfyBackend:
         success_seen = False
         unreachable_since: float | None = None
         missing = 0
-        timeout = self.poll_s
+        # A prompt this process did not submit (recovery after a restart) sends us no events:
+        # ask the server straight away.
+        timeout = self.poll_s if prompt_id in self._graphs else 0.0
 
         async def emit(ev: JobEvent) -> None:
             res = on_event(ev)
