@@ -297,7 +297,7 @@ async def test_server_killed_mid_job_reports_unavailable_with_last_error():
         task = asyncio.create_task(b.follow(pid, rec))
         while "progress" not in rec.kinds:
             await asyncio.sleep(0.01)
-        sim.stop()
+        await asyncio.to_thread(sim.stop)
         with pytest.raises(BackendUnavailable, match="stopped answering"):
             await task
     finally:

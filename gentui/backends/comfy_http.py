@@ -177,15 +177,15 @@ class ComfyHttp:
         """POST /prompt; 400 is returned (the caller explains it), not raised."""
         return await self.request("POST", "/prompt", json=body, allow=(400,))
 
-    async def history(self, prompt_id: str) -> dict[str, Any] | None:
+    async def history(self, prompt_id: str, retries: int | None = None) -> dict[str, Any] | None:
         """The history entry of a prompt, or None while queued/running/unknown."""
-        data = await self.get_json(f"/history/{prompt_id}")
+        data = await self.get_json(f"/history/{prompt_id}", retries=retries)
         entry = data.get(prompt_id) if isinstance(data, dict) else None
         return entry or None
 
-    async def queue(self) -> tuple[list[str], list[str]]:
+    async def queue(self, retries: int | None = None) -> tuple[list[str], list[str]]:
         """(running prompt ids, pending prompt ids sorted by queue number)."""
-        data = await self.get_json("/queue")
+        data = await self.get_json("/queue", retries=retries)
 
         def ids(items: Any) -> list[str]:
             rows = [i for i in items or [] if isinstance(i, list) and len(i) > 1]

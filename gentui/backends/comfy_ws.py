@@ -126,7 +126,7 @@ class ComfySocket:
                     max_size=MAX_MESSAGE,
                     ping_interval=10,
                     ping_timeout=10,
-                    close_timeout=1,
+                    close_timeout=0.25,
                     proxy=None,
                     **self.conn.websocket_kwargs(),
                 ) as ws:

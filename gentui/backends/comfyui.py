@@ -339,11 +339,12 @@ class ComfyBackend:
                     continue
                 # Watchdog: the socket is quiet, dropped or came back; ask the server directly.
                 try:
-                    entry = await self.http.history(prompt_id)
+                    # No retries here: this loop is the retry, with its own backoff and deadline.
+                    entry = await self.http.history(prompt_id, retries=0)
                     unreachable_since = None
                     if entry is not None:
                         return await self._outcome(prompt_id, entry, graph, t0, emit)
-                    running, pending = await self.http.queue()
+                    running, pending = await self.http.queue(retries=0)
                 except AuthRefused:
                     raise
                 except BackendUnavailable as e:
