@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from gentui.backends.simulator.catalogue import ModelCatalogue
+from gentui.backends.simulator.faults import Faults
 from gentui.backends.simulator.evaluate import NodeFailure, compute, input_reprs, sampler_steps, save_images
 from gentui.backends.simulator.hub import PREVIEW_IMAGE, PREVIEW_IMAGE_WITH_METADATA, Hub
 from gentui.backends.simulator.nodes import NODE_SPECS
+from gentui.backends.simulator.order import ExecutionList, is_link
 from gentui.backends.simulator.render import preview_frames
 from gentui.backends.simulator.validate import coerce_inputs
 
@@ -64,16 +66,13 @@ class QueueItem:
         return [self.number, self.prompt_id, self.prompt, self.extra_data, list(self.outputs)]
 
 
-def is_link(value: Any) -> bool:
-    return isinstance(value, list) and len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], int)
-
-
 class Engine:
     """Queue, cache, history and the worker task that runs prompts."""
 
     def __init__(self, hub: Hub, catalogue: ModelCatalogue, dirs: Dirs, step_ms: float = 50.0,
-                 preview: bool = False, jobs_api: bool = False) -> None:
+                 preview: bool = False, jobs_api: bool = False, faults: Faults | None = None) -> None:
         self.hub, self.catalogue, self.dirs = hub, catalogue, dirs
+        self.faults = faults or Faults()
         self.step_ms, self.preview, self.jobs_api = step_ms, preview, jobs_api
         self.number = 0
         self.queue: list[QueueItem] = []
@@ -237,7 +236,7 @@ class Engine:
         cached = [nid for nid in prompt if sigs[nid] in self.outputs_cache]
         self._add_message(messages, "execution_cached", {"nodes": cached, "prompt_id": pid}, False)
         progress: dict[str, dict[str, Any]] = {}
-        order = _ExecutionList(prompt, lambda n: sigs[n] in self.outputs_cache)
+        order = ExecutionList(prompt, lambda n: sigs[n] in self.outputs_cache)
         for out in item.outputs:
             order.add_node(out)
         executed: list[str] = []
@@ -316,7 +315,7 @@ class Engine:
             await self._sample(pid, nid, sampler_steps(class_type, args), result[0]["scene"], progress)
         elif spec.output_node:
             result = ()
-            ui_output = {"images": await self._save(item, args, class_type)}
+            ui_output = {"images": self.faults.disguise(await self._save(item, args, class_type))}
         else:
             result = compute(class_type, args, self.catalogue)
         executed.append(nid)
@@ -338,6 +337,7 @@ class Engine:
         for step in range(1, steps + 1):
             delay = start + step * self.step_ms / 1000.0 - time.perf_counter()
             await asyncio.sleep(max(0.0, delay))
+            await self.faults.gate()
             if self.interrupt_flag:
                 raise Interrupted()
             progress[nid] = {**progress[nid], "state": "running", "value": step, "max": steps}
@@ -368,55 +368,3 @@ class Engine:
             raise
         except OSError as e:
             raise NodeFailure(type(e).__qualname__, str(e)) from e
-
-
-class _ExecutionList:
-    """ComfyUI's ExecutionList: a topological dissolve with its UX-friendly pick order."""
-
-    def __init__(self, prompt: dict[str, Any], is_cached) -> None:
-        self.prompt, self.is_cached = prompt, is_cached
-        self.pending: dict[str, bool] = {}
-        self.block_count: dict[str, int] = {}
-        self.blocking: dict[str, dict[str, bool]] = {}
-
-    def add_node(self, root: str) -> None:
-        stack, links = [root], []
-        while stack:
-            uid = stack.pop()
-            if uid in self.pending:
-                continue
-            self.pending[uid], self.block_count[uid], self.blocking[uid] = True, 0, {}
-            for value in self.prompt[uid].get("inputs", {}).values():
-                if is_link(value) and not self.is_cached(value[0]):
-                    stack.append(value[0])
-                    links.append((value[0], uid))
-        for src, dst in links:
-            if dst not in self.blocking[src]:
-                self.blocking[src][dst] = True
-                self.block_count[dst] += 1
-
-    def empty(self) -> bool:
-        return not self.pending
-
-    def _is_output(self, nid: str) -> bool:
-        return NODE_SPECS[self.prompt[nid]["class_type"]].output_node
-
-    def pick(self) -> str | None:
-        ready = [n for n in self.pending if self.block_count[n] == 0]
-        if not ready:
-            return None
-        for n in ready:
-            if self._is_output(n):
-                return n
-        for n in ready:
-            if any(self._is_output(b) for b in self.blocking[n]):
-                return n
-        for n in ready:
-            if any(self._is_output(b1) for b in self.blocking[n] for b1 in self.blocking[b]):
-                return n
-        return ready[0]
-
-    def complete(self, nid: str) -> None:
-        del self.pending[nid]
-        for blocked in self.blocking.pop(nid):
-            self.block_count[blocked] -= 1

@@ -18,6 +18,8 @@ from typing import Any, Callable
 
 from aiohttp import WSMsgType, web
 
+from gentui.backends.simulator.faults import Faults
+
 log = logging.getLogger("gentui.sim")
 
 PREVIEW_IMAGE = 1
@@ -28,7 +30,8 @@ SERVER_FEATURES = {"supports_preview_metadata": True, "max_upload_size": 1048576
 class Hub:
     """The connected sockets, their negotiated features, and the outgoing queue."""
 
-    def __init__(self) -> None:
+    def __init__(self, faults: Faults | None = None) -> None:
+        self.faults = faults or Faults()
         self.sockets: dict[str, web.WebSocketResponse] = {}
         self.requests: dict[str, web.Request] = {}
         self.flags: dict[str, dict[str, Any]] = {}
@@ -56,6 +59,18 @@ class Hub:
         self.sockets.clear()
         self.requests.clear()
 
+    def drop(self) -> int:
+        """Reset every websocket's TCP connection (the server stays up); returns how many."""
+        count = 0
+        for sid, req in list(self.requests.items()):
+            if req.transport is not None:
+                req.transport.abort()
+                count += 1
+            self.sockets.pop(sid, None)
+            self.requests.pop(sid, None)
+            self.flags.pop(sid, None)
+        return count
+
     def emit(self, event: Any, data: Any, sid: str | None = None) -> None:
         """Queue a message; `event` is a type name, or a binary event number with bytes."""
         self._out.put_nowait((event, data, sid))
@@ -66,6 +81,7 @@ class Hub:
     async def _publish_loop(self) -> None:
         while True:
             event, data, sid = await self._out.get()
+            await self.faults.gate()
             targets = list(self.sockets.values()) if sid is None else [self.sockets[sid]] if sid in self.sockets else []
             for ws in targets:
                 try:

@@ -24,17 +24,22 @@ from aiohttp import web
 
 from gentui.backends.simulator.catalogue import ModelCatalogue, default_catalogue, load_catalogue
 from gentui.backends.simulator.engine import Dirs, Engine
+from gentui.backends.simulator.faults import Faults
 from gentui.backends.simulator.hub import Hub
 from gentui.backends.simulator.routes import build_routes
 from gentui.backends.simulator.validate import PromptShapeError
 
 log = logging.getLogger("gentui.sim")
 _TROUBLE = "500 Internal Server Error\n\nServer got itself in trouble"
+FAULTS_KEY = web.AppKey("faults", Faults)
 
 
 @web.middleware
 async def _guard(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Log each request; turn handler crashes into ComfyUI's plain-text 500."""
+    """Log each request; turn handler crashes into ComfyUI's plain-text 500; hang while frozen."""
+    faults = request.app.get(FAULTS_KEY)
+    if faults is not None:
+        await faults.gate()
     try:
         response = await handler(request)
     except web.HTTPException:
@@ -90,7 +95,8 @@ class Simulator:
         (root / "temp").mkdir(exist_ok=True)
         (root / "input").mkdir(exist_ok=True)
         self.dirs = Dirs(output=out.resolve(), temp=(root / "temp").resolve(), input=(root / "input").resolve())
-        self.hub: Hub = None  # type: ignore[assignment]  # made in start(): needs the loop
+        self.faults: Faults = None  # type: ignore[assignment]  # made in start(): needs the loop
+        self.hub: Hub = None  # type: ignore[assignment]
         self.engine: Engine = None  # type: ignore[assignment]
         self._runner: web.AppRunner | None = None
 
@@ -101,9 +107,12 @@ class Simulator:
 
     async def start(self) -> "Simulator":
         """Bind and serve; afterwards `.port` and `.url` are the real ones."""
-        self.hub = Hub()
-        self.engine = Engine(self.hub, self.catalogue, self.dirs, self.step_ms, self.preview, self.jobs_api)
+        self.faults = Faults()
+        self.hub = Hub(self.faults)
+        self.engine = Engine(self.hub, self.catalogue, self.dirs, self.step_ms, self.preview, self.jobs_api,
+                             self.faults)
         app = web.Application(middlewares=[_guard], client_max_size=100 * 1024 * 1024)
+        app[FAULTS_KEY] = self.faults
         routes = build_routes(self)
         app.add_routes(routes)
         api = web.RouteTableDef()
@@ -125,6 +134,8 @@ class Simulator:
 
     async def stop(self, abort: bool = False, keep_dirs: bool = False) -> None:
         """Stop serving; `abort` resets connections instead of closing them politely."""
+        if self.faults:
+            self.faults.thaw()
         if self.engine:
             await self.engine.stop()
         if self.hub:
@@ -211,6 +222,29 @@ class SimulatorHandle:
             return fn(*args)
 
         return asyncio.run_coroutine_threadsafe(wrapper(), self._loop).result(10)
+
+    def drop_websockets(self) -> int:
+        """Reset every websocket connection while the server keeps running."""
+        assert self.sim is not None
+        return self.call(self.sim.hub.drop)
+
+    def freeze(self) -> None:
+        """Stop answering (HTTP hangs, no websocket messages, samplers pause) until `thaw()`."""
+        assert self.sim is not None
+        self.call(self.sim.faults.freeze)
+
+    def thaw(self) -> None:
+        assert self.sim is not None
+        self.call(self.sim.faults.thaw)
+
+    def report_filenames(self, filename: str | None = None, subfolder: str | None = None) -> None:
+        """Make the server report hostile names (e.g. `../../x.png`) for images it writes."""
+        assert self.sim is not None
+
+        def setter() -> None:
+            self.sim.faults.report_filename, self.sim.faults.report_subfolder = filename, subfolder
+
+        self.call(setter)
 
     def _shutdown(self, abort: bool, keep_dirs: bool) -> None:
         if self._loop is None or self.sim is None or not self._loop.is_running():
