@@ -44,8 +44,21 @@ def catalog_for(settings):
     return open_catalog(settings.catalog_path)
 
 
+def fast_backend(name, settings):
+    """The real ComfyUI client, polling more often so fault tests finish quickly."""
+    from gentui.backends.registry import make_backend
+
+    return make_backend(name, settings, poll_s=0.25)
+
+
+def make_worker(settings, catalog, **kw: Any) -> Worker:
+    kw.setdefault("log", lambda m: None)
+    kw.setdefault("make_backend", fast_backend)
+    return Worker(settings, catalog, ["comfyui"], exit_when_idle=True, **kw)
+
+
 def run_worker(settings, catalog, timeout: float = 20, **kw: Any) -> Worker:
-    worker = Worker(settings, catalog, ["comfyui"], exit_when_idle=True, log=lambda m: None, **kw)
+    worker = make_worker(settings, catalog, **kw)
 
     async def go() -> None:
         await asyncio.wait_for(worker.run(), timeout)

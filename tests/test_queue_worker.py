@@ -10,8 +10,8 @@ from sqlmodel import select
 
 from gentui.catalog.models import Result
 from gentui.queue import jobs as J
-from gentui.queue.worker import Worker
 from queue_support import (
+    make_worker,
     catalog_for,
     job_states,
     queue,
@@ -73,7 +73,7 @@ def test_next_job_is_waiting_on_the_server_while_one_runs(simulator):
     seen: list[tuple[int, int]] = []
 
     async def go():
-        worker = Worker(settings, catalog, ["comfyui"], exit_when_idle=True, log=lambda m: None)
+        worker = make_worker(settings, catalog)
         task = asyncio.create_task(worker.run())
         while not task.done():
             running, pending = await asyncio.to_thread(server_queue, simulator.url)
@@ -94,7 +94,7 @@ def test_cancel_pending_removes_it_on_the_server(simulator):
     ids = queue(settings, catalog, weights=(0.5, 0.6), steps=6).added
 
     async def go():
-        worker = Worker(settings, catalog, ["comfyui"], exit_when_idle=True, log=lambda m: None)
+        worker = make_worker(settings, catalog)
         task = asyncio.create_task(worker.run())
         await wait_for(lambda: server_queue(simulator.url)[1])  # the second is pending there
         pending_pid = server_queue(simulator.url)[1][0]
@@ -118,7 +118,7 @@ def test_pause_resume_and_front(simulator):
     J.move_to_front(catalog, ids[2])
 
     async def go():
-        worker = Worker(settings, catalog, ["comfyui"], exit_when_idle=True, log=lambda m: None, prequeue=0)
+        worker = make_worker(settings, catalog, prequeue=0)
         task = asyncio.create_task(worker.run())
         await asyncio.sleep(0.6)
         assert set(job_states(catalog).values()) == {"queued"}
@@ -139,7 +139,7 @@ def test_interrupt_and_retry(simulator):
     ids = queue(settings, catalog, weights=(0.5,), steps=20).added
 
     async def go():
-        worker = Worker(settings, catalog, ["comfyui"], exit_when_idle=True, log=lambda m: None)
+        worker = make_worker(settings, catalog)
         task = asyncio.create_task(worker.run())
         await wait_for(lambda: job_states(catalog)[ids[0]] == "running")
         J.interrupt(catalog, backend="comfyui")

@@ -55,7 +55,7 @@ class Recorder:
                 self._finish(job_id, "failed", str(e), now)
                 return
             self._exec("UPDATE job SET state='done', result_ids=:r, error=NULL, step=CASE WHEN total>0 THEN total "
-                       "ELSE step END, finished_at=:now, updated_at=:now "
+                       "ELSE step END, started_at=COALESCE(started_at, submitted_at), finished_at=:now, updated_at=:now "
                        "WHERE id=:i AND state IN ('submitted','running','cancelled')",
                        r=json.dumps(ids), now=now, i=job_id)
         elif outcome.status == "interrupted":

@@ -56,10 +56,15 @@ def requeue(catalog: Catalog, job_id: int, from_states: tuple[str, ...] = ("subm
     return n == 1
 
 
-async def reconcile(catalog: Catalog, backend_name: str, backend) -> Reconciled:  # noqa: ANN001
-    """Ask the backend about every orphan; BackendUnavailable propagates (try again later)."""
+async def reconcile(catalog: Catalog, backend_name: str, backend, skip: set[int] | None = None) -> Reconciled:  # noqa: ANN001
+    """Ask the backend about every orphan (but those in `skip`, followed already).
+
+    BackendUnavailable propagates: try again once the backend answers.
+    """
     out = Reconciled()
     for orphan in orphans(catalog, backend_name):
+        if skip and orphan.job_id in skip:
+            continue
         status = await backend.lookup(orphan.prompt_id) if orphan.prompt_id else "unknown"
         if status in ("finished", "pending", "running"):
             out.follow.append(orphan)

@@ -44,7 +44,10 @@ async def translate_params(worker: Any, job_id: int, params: dict[str, Any]) -> 
 
 
 def _translate(worker: Any, source: str) -> tuple[str, dict[str, Any]]:
-    from gentui.prompt.translate import TranslationFailed, Translator
+    try:
+        from gentui.prompt.translate import TranslationFailed, Translator
+    except ImportError as e:  # pragma: no cover - the translator ships with gentui
+        raise TranslationError(f"translation failed: the translator is not available ({e})") from None
 
     try:
         result = Translator(worker.settings.translate, worker.catalog).translate(source)

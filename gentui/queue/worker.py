@@ -110,7 +110,7 @@ class Lane:
             try:
                 await self.backend.ensure_ready()
                 if recover:
-                    rec = await recovery.reconcile(self.catalog, self.name, self.backend)
+                    rec = await recovery.reconcile(self.catalog, self.name, self.backend, skip=set(self.inflight))
                     for o in rec.follow:
                         if o.job_id not in self.inflight:
                             self._spawn(o.job_id, o.prompt_id)
@@ -298,6 +298,14 @@ class Lane:
         except Exception as e:  # noqa: BLE001
             self.say(f"job {job_id}: could not record the outcome: {e!r}")
             await self.db(self._fail, job_id, f"internal error while recording: {e!r}")
+        if outcome.status == "failed" and outcome.error.startswith(recovery.SERVER_LOST):
+            self.say(f"job {job_id} failed: {outcome.error}; it is retried once the backend is back")
+            self._down(BackendUnavailable(outcome.error))
+            while self.down_since is not None and not self.w.stopping.is_set() and not self.lost:
+                await asyncio.sleep(POLL_S)
+            if not self.w.stopping.is_set() and not self.lost:
+                await self.db(recovery.rearm_server_lost, self.catalog, self.name)
+                self.wake.set()
 
     # -- control --------------------------------------------------------------
     async def _control_loop(self) -> None:
