@@ -10,8 +10,12 @@ connection is shown through `Connection.describe()` (header values as `***`).
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +165,8 @@ async def check_mflux(name: str, settings: Settings, needed: bool) -> list[Check
         checks.append(Check("backend", name, bad, f"{what}; its jobs stay queued", fix, details))
     else:
         checks.append(Check("backend", name, bad, h.detail, f"fix [backends.{name}] in the config", details))
+    if h.ok:
+        checks.append(await asyncio.to_thread(check_mflux_flags, name, exe))
     repo = HUB_REPOS.get(b.model)
     if repo:
         cached = _hub_cached(repo)
@@ -194,3 +200,38 @@ def _hub_cached(repo: str) -> bool:
         os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface"), "hub"
     )
     return (Path(hub) / ("models--" + repo.replace("/", "--"))).is_dir()
+
+
+def check_mflux_flags(name: str, generate_exe: str, timeout_s: float = 90.0) -> Check:
+    """Ask the installed mflux (`mflux-capabilities`) whether it still takes every option gentui sends."""
+    from gentui.backends.mflux_command import USED_FLAGS
+
+    item = f"{name}: mflux options"
+    caps = shutil.which("mflux-capabilities", path=os.path.dirname(generate_exe) or None) or shutil.which(
+        "mflux-capabilities"
+    )
+    if caps is None:
+        return Check("backend", item, INFO, "mflux-capabilities not found (older mflux): options not checked",
+                     "upgrade mflux (`uv tool upgrade mflux`) to let doctor check them")  # fmt: skip
+    try:
+        out = subprocess.run([caps, "--command", "mflux-generate-flux2"], capture_output=True, text=True,
+                             timeout=timeout_s)  # fmt: skip
+        data = json.loads(out.stdout)
+        cmd = data["commands"][0]
+        version = data.get("mflux_version", "?")
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError, IndexError, TypeError) as e:
+        return Check("backend", item, WARN, f"mflux-capabilities gave no usable answer ({type(e).__name__})",
+                     "run `mflux-capabilities --command mflux-generate-flux2` by hand to see why")  # fmt: skip
+    if cmd.get("coverage") != "full":
+        return Check("backend", item, INFO, f"mflux {version} does not describe mflux-generate-flux2's options")
+    flags: set[str] = set()
+    for opt in cmd.get("options", []):
+        flags.add(opt.get("flag", ""))
+        flags.update(opt.get("aliases", []))
+    missing = [f for f in USED_FLAGS if f not in flags]
+    if missing:
+        return Check("backend", item, ERROR, f"mflux {version} no longer accepts {', '.join(missing)}",
+                     "install the mflux release gentui was checked against (0.24) or report it as a gentui bug",
+                     {"mflux_version": version})  # fmt: skip
+    return Check("backend", item, OK, f"mflux {version} accepts every option gentui sends",
+                 details={"mflux_version": version})  # fmt: skip

@@ -46,7 +46,7 @@ class _FakeOllama(BaseHTTPRequestHandler):
 def ollama():
     handler = type("H", (_FakeOllama,), {"models": ["llm-jp:4-8b-fixed", "gemma3:12b"]})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()

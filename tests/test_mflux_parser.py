@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from gentui.backends.mflux_command import build_argv, job_from_params
+from gentui.backends.mflux_command import USED_FLAGS, build_argv, job_from_params
 from gentui.config import BackendSettings
 
 
@@ -82,6 +82,5 @@ def test_mflux_capabilities_lists_every_flag_we_send(tmp_path):
     for opt in cmd["options"]:
         flags.add(opt["flag"])
         flags.update(opt.get("aliases", []))
-    ours = {"-m", "--prompt", "--prompt-file", "--seed", "--steps", "--guidance", "--width", "--height",
-            "-q", "--lora", "--output", "--metadata"}
+    ours = set(USED_FLAGS)
     assert ours <= flags, f"mflux no longer accepts: {sorted(ours - flags)}"

@@ -227,3 +227,14 @@ async def test_worker_chosen_prompt_id_names_the_run(tmp_path, bin_dir):
     assert await b.submit(params(), prompt_id=chosen) == chosen
     outcome = await b.follow(chosen, lambda e: None)
     assert outcome.status == "done" and Path(outcome.images[0].path).parent.name == chosen
+
+
+async def test_interrupt_right_after_submit_never_leaves_a_process(tmp_path, bin_dir, monkeypatch):
+    monkeypatch.setenv("FAKE_MFLUX_STEP_S", "0.2")
+    b = backend(tmp_path, grace_s=2.0)
+    pid = await b.submit(params(steps=30))
+    await asyncio.sleep(0)  # let the lane pick it up
+    await b.interrupt(pid)
+    outcome = await asyncio.wait_for(b.follow(pid, lambda e: None), 10)
+    assert outcome.status == "interrupted"
+    assert not (tmp_path / "runs" / "active.json").exists()

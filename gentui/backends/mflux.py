@@ -184,6 +184,9 @@ class MfluxBackend:
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self._prune_old_runs()
         await self._wait_for_foreign_process()
+        if run.state != "pending":
+            return  # cancelled while it waited
+        run.state = "starting"
         run.run_dir.mkdir(parents=True, exist_ok=True)
         prompt_file = None
         if run.job.needs_prompt_file():
@@ -204,6 +207,8 @@ class MfluxBackend:
                                              "run_dir": str(run.run_dir), "argv": _public_argv(run.argv, run.run_dir)})  # fmt: skip
         run.state = "running"
         run.emit(JobEvent("started", run.prompt_id))
+        if run.interrupt_requested:  # asked while the process was being started
+            self._interrupt_running(run)
         facts = OutputFacts()
         waiter = asyncio.create_task(run.proc.wait())
         await self._tail(run, facts, lambda: waiter.done())
@@ -298,7 +303,7 @@ class MfluxBackend:
     async def lookup(self, prompt_id: str) -> str:
         run = self._runs.get(prompt_id)
         if run is not None:
-            return run.state
+            return "running" if run.state == "starting" else run.state
         run_dir = self.runs_dir / prompt_id
         active = _read_json(self.runs_dir / ACTIVE)
         if active.get("prompt_id") == prompt_id and _alive(active.get("pid"), prompt_id):
@@ -312,13 +317,12 @@ class MfluxBackend:
         if run is not None and run.state == "pending":
             await self.cancel_pending(prompt_id)
             return
+        if run is not None and run.state == "starting":
+            run.interrupt_requested = True
+            return
         if run is not None and run.state == "running" and run.proc is not None:
             run.interrupt_requested = True
-            _touch(run.run_dir / INTERRUPT_MARK)
-            self._signal(run.proc.pid, signal.SIGINT)
-            task = asyncio.create_task(self._escalate(run.proc.pid, run.prompt_id))
-            self._escalations.add(task)
-            task.add_done_callback(self._escalations.discard)
+            self._interrupt_running(run)
             return
         # A run owned by another gentui process: signal it through active.json.
         active = _read_json(self.runs_dir / ACTIVE)
@@ -327,6 +331,14 @@ class MfluxBackend:
             _touch(run_dir / INTERRUPT_MARK)
             self._signal(active["pid"], signal.SIGINT)
             await self._escalate(active["pid"], prompt_id)
+
+    def _interrupt_running(self, run: _Run) -> None:
+        assert run.proc is not None
+        _touch(run.run_dir / INTERRUPT_MARK)
+        self._signal(run.proc.pid, signal.SIGINT)
+        task = asyncio.create_task(self._escalate(run.proc.pid, run.prompt_id))
+        self._escalations.add(task)
+        task.add_done_callback(self._escalations.discard)
 
     async def _escalate(self, pid: int, marker: str) -> None:
         """SIGINT was sent; if mflux has not stopped after the grace period, SIGTERM, then SIGKILL."""

@@ -32,6 +32,9 @@ DEFAULT_STEPS = 4
 DEFAULT_SIZE = 1024
 LORA_SUFFIXES = (".safetensors",)
 OUTPUT_NAME = "image.png"
+USED_FLAGS = ("-m", "--prompt", "--prompt-file", "--seed", "--steps", "--guidance", "--width", "--height",
+              "-q", "--lora", "--output", "--metadata")
+"""Every option gentui may put on the command line (checked against `mflux-capabilities`)."""
 
 
 @dataclass
