@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import os
 import platform
 import shutil
@@ -35,7 +34,6 @@ from gentui.backends.base import (
     EventCallback,
     Health,
     JobEvent,
-    OutputImage,
     RunOutcome,
 )
 from gentui.backends.mflux_command import (
@@ -46,7 +44,8 @@ from gentui.backends.mflux_command import (
     command_prefix,
     job_from_params,
 )
-from gentui.backends.mflux_output import OutputFacts, split_lines
+from gentui.backends.mflux_output import OutputFacts
+from gentui.backends.mflux_runs import LogReader, alive, collect, public_argv, read_json, remove, touch, write_json
 from gentui.config import BackendSettings
 
 ACTIVE = "active.json"
@@ -203,8 +202,8 @@ class MfluxBackend:
                 exe, *run.argv[1:], stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                 cwd=run.run_dir, start_new_session=True,
             )  # fmt: skip
-        _write_json(self.runs_dir / ACTIVE, {"pid": run.proc.pid, "prompt_id": run.prompt_id,
-                                             "run_dir": str(run.run_dir), "argv": _public_argv(run.argv, run.run_dir)})  # fmt: skip
+        write_json(self.runs_dir / ACTIVE, {"pid": run.proc.pid, "prompt_id": run.prompt_id,
+                                             "run_dir": str(run.run_dir), "argv": public_argv(run.argv, run.run_dir)})  # fmt: skip
         run.state = "running"
         run.emit(JobEvent("started", run.prompt_id))
         if run.interrupt_requested:  # asked while the process was being started
@@ -213,10 +212,10 @@ class MfluxBackend:
         waiter = asyncio.create_task(run.proc.wait())
         await self._tail(run, facts, lambda: waiter.done())
         rc = await waiter
-        _remove(self.runs_dir / ACTIVE)
-        outcome = _collect(run.prompt_id, run.run_dir, facts, rc, run.interrupt_requested)
+        remove(self.runs_dir / ACTIVE)
+        outcome = collect(run.prompt_id, run.run_dir, facts, rc, run.interrupt_requested)
         outcome.elapsed_s = round(time.monotonic() - started, 3)
-        outcome.submitted_graph = {"backend": "mflux", "argv": _public_argv(run.argv, run.run_dir)}
+        outcome.submitted_graph = {"backend": "mflux", "argv": public_argv(run.argv, run.run_dir)}
         outcome.extra.setdefault("mflux", {}).update(
             {"model": run.job.model, "loras": [{"path": p, "scale": s} for p, s in run.job.loras],
              "ignored": run.job.ignored, "returncode": rc}
@@ -225,7 +224,7 @@ class MfluxBackend:
 
     async def _tail(self, run: _Run, facts: OutputFacts, finished) -> None:
         """Follow stdout.log and stderr.log until the process ends, emitting progress."""
-        readers = {n: _LogReader(run.run_dir / n) for n in ("stderr.log", "stdout.log")}
+        readers = {n: LogReader(run.run_dir / n) for n in ("stderr.log", "stdout.log")}
         while True:
             done = finished()
             for reader in readers.values():
@@ -248,7 +247,7 @@ class MfluxBackend:
         if outcome.status != "done":
             shutil.rmtree(run.run_dir, ignore_errors=True)
         else:
-            _remove(run.run_dir / "prompt.txt")
+            remove(run.run_dir / "prompt.txt")
 
     async def follow(self, prompt_id: str, on_event: EventCallback) -> RunOutcome:
         run = self._runs.get(prompt_id)
@@ -270,13 +269,13 @@ class MfluxBackend:
         """A run started by an earlier gentui: wait for its process, then read its folder."""
         run_dir = self.runs_dir / prompt_id
         facts = OutputFacts()
-        active = _read_json(self.runs_dir / ACTIVE)
-        if active.get("prompt_id") == prompt_id and _alive(active.get("pid"), prompt_id):
+        active = read_json(self.runs_dir / ACTIVE)
+        if active.get("prompt_id") == prompt_id and alive(active.get("pid"), prompt_id):
             await _call(on_event, JobEvent("started", prompt_id))
             pid = active["pid"]
-            readers = {n: _LogReader(run_dir / n) for n in ("stderr.log", "stdout.log")}
+            readers = {n: LogReader(run_dir / n) for n in ("stderr.log", "stdout.log")}
             while True:
-                done = not _alive(pid, prompt_id)
+                done = not alive(pid, prompt_id)
                 for reader in readers.values():
                     for line in reader.read_lines(final=done):
                         step = facts.feed(line)
@@ -285,16 +284,16 @@ class MfluxBackend:
                 if done:
                     break
                 await asyncio.sleep(POLL_S * 4)
-            _remove(self.runs_dir / ACTIVE)
+            remove(self.runs_dir / ACTIVE)
         elif run_dir.is_dir():
             for name in ("stderr.log", "stdout.log"):
-                for line in _LogReader(run_dir / name).read_lines(final=True):
+                for line in LogReader(run_dir / name).read_lines(final=True):
                     facts.feed(line)
         else:
             outcome = RunOutcome("failed", prompt_id, error=f"mflux has no record of job {prompt_id}")
             await _call(on_event, JobEvent("failed", prompt_id, error=outcome.error))
             return outcome
-        outcome = _collect(prompt_id, run_dir, facts, None, (run_dir / INTERRUPT_MARK).exists())
+        outcome = collect(prompt_id, run_dir, facts, None, (run_dir / INTERRUPT_MARK).exists())
         if outcome.status != "done":
             shutil.rmtree(run_dir, ignore_errors=True)
         await _call(on_event, JobEvent(outcome.status, prompt_id, error=outcome.error))
@@ -305,8 +304,8 @@ class MfluxBackend:
         if run is not None:
             return "running" if run.state == "starting" else run.state
         run_dir = self.runs_dir / prompt_id
-        active = _read_json(self.runs_dir / ACTIVE)
-        if active.get("prompt_id") == prompt_id and _alive(active.get("pid"), prompt_id):
+        active = read_json(self.runs_dir / ACTIVE)
+        if active.get("prompt_id") == prompt_id and alive(active.get("pid"), prompt_id):
             return "running"
         if run_dir.is_dir() and (run_dir / "stderr.log").exists():
             return "finished"
@@ -325,16 +324,16 @@ class MfluxBackend:
             self._interrupt_running(run)
             return
         # A run owned by another gentui process: signal it through active.json.
-        active = _read_json(self.runs_dir / ACTIVE)
+        active = read_json(self.runs_dir / ACTIVE)
         run_dir = self.runs_dir / prompt_id
-        if active.get("prompt_id") == prompt_id and _alive(active.get("pid"), prompt_id):
-            _touch(run_dir / INTERRUPT_MARK)
+        if active.get("prompt_id") == prompt_id and alive(active.get("pid"), prompt_id):
+            touch(run_dir / INTERRUPT_MARK)
             self._signal(active["pid"], signal.SIGINT)
             await self._escalate(active["pid"], prompt_id)
 
     def _interrupt_running(self, run: _Run) -> None:
         assert run.proc is not None
-        _touch(run.run_dir / INTERRUPT_MARK)
+        touch(run.run_dir / INTERRUPT_MARK)
         self._signal(run.proc.pid, signal.SIGINT)
         task = asyncio.create_task(self._escalate(run.proc.pid, run.prompt_id))
         self._escalations.add(task)
@@ -345,7 +344,7 @@ class MfluxBackend:
         for sig, wait in ((signal.SIGTERM, self.grace_s), (signal.SIGKILL, self.term_s)):
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
-                if not _alive(pid, marker):
+                if not alive(pid, marker):
                     return
                 await asyncio.sleep(POLL_S)
             self._signal(pid, sig)
@@ -380,16 +379,16 @@ class MfluxBackend:
     async def _wait_for_foreign_process(self) -> None:
         """Never two mflux processes on one machine's GPU: wait out one an earlier gentui started."""
         while True:
-            active = _read_json(self.runs_dir / ACTIVE)
-            if not active or not _alive(active.get("pid"), str(active.get("prompt_id") or "?")):
-                _remove(self.runs_dir / ACTIVE)
+            active = read_json(self.runs_dir / ACTIVE)
+            if not active or not alive(active.get("pid"), str(active.get("prompt_id") or "?")):
+                remove(self.runs_dir / ACTIVE)
                 return
             await asyncio.sleep(0.5)
 
     def _prune_old_runs(self) -> None:
         """Remove run folders whose image the worker has taken (or that are a day old)."""
         now = time.time()
-        active = _read_json(self.runs_dir / ACTIVE).get("prompt_id")
+        active = read_json(self.runs_dir / ACTIVE).get("prompt_id")
         for d in self.runs_dir.iterdir():
             if not d.is_dir() or d.name == active:
                 continue
@@ -404,125 +403,7 @@ class MfluxBackend:
                 pass
 
 
-def _collect(prompt_id: str, run_dir: Path, facts: OutputFacts, rc: int | None, interrupted: bool) -> RunOutcome:
-    """Judge a finished run by its image file; the output lines only explain a failure."""
-    image = None
-    for p in [*facts.saved_paths, str(run_dir / OUTPUT_NAME)]:
-        path = Path(p)
-        if not path.is_absolute():
-            path = run_dir / path
-        if path.is_file() and path.resolve().parent == run_dir.resolve():
-            image = path
-            break
-    if image is None:
-        pngs = sorted(run_dir.glob("*.png"))
-        image = pngs[0] if pngs else None
-    extra: dict[str, Any] = {"mflux": {}}
-    if facts.peak_memory_gb is not None:
-        extra["mflux"]["peak_memory_gb"] = facts.peak_memory_gb
-    if image is not None:
-        meta = _read_json(image.with_suffix(".metadata.json"))
-        extra["mflux_metadata"] = meta or None
-        elapsed = meta.get("generation_time_seconds") if isinstance(meta, dict) else None
-        outcome = RunOutcome("done", prompt_id, images=[OutputImage(str(image), image.name)], extra=extra)
-        if isinstance(elapsed, (int, float)):
-            extra["mflux"]["generation_time_seconds"] = elapsed
-        return outcome
-    tail_text = "\n".join(facts.tail)
-    if interrupted or facts.stopped_at or "KeyboardInterrupt" in tail_text or rc in (-2, -15, -9, 130):
-        at = f" at step {facts.stopped_at[0]}/{facts.stopped_at[1]}" if facts.stopped_at else ""
-        return RunOutcome("interrupted", prompt_id, error=f"mflux stopped{at}", extra=extra)
-    reason = facts.failure_reason(rc)
-    if rc == 0:
-        reason = f"mflux exited without writing an image: {reason}"
-    return RunOutcome("failed", prompt_id, error=reason, extra=extra)
-
-
-class _LogReader:
-    """Reads a growing log file incrementally, yielding complete lines (split on \\r and \\n)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = 0
-        self.rest = ""
-
-    def read_lines(self, final: bool = False) -> list[str]:
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                data = f.read()
-        except OSError:
-            data = b""
-        self.offset += len(data)
-        lines, self.rest = split_lines(self.rest + data.decode("utf-8", errors="replace"))
-        if final and self.rest:
-            lines.append(self.rest)
-            self.rest = ""
-        return lines
-
-
-def _public_argv(argv: list[str], run_dir: Path) -> list[str]:
-    """The command line as recorded: the temp folder shown as `{run_dir}`."""
-    return [a.replace(str(run_dir), "{run_dir}") for a in argv]
-
-
-def _alive(pid: Any, marker: str) -> bool:
-    """Is `pid` a live process whose command line mentions `marker` (guards against pid reuse)?"""
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    cmdline = _cmdline(pid)  # a zombie has an empty command line
-    return cmdline is None or (bool(cmdline) and (not marker or marker in cmdline))
-
-
-def _cmdline(pid: int) -> str | None:
-    proc = Path(f"/proc/{pid}/cmdline")
-    if proc.exists():
-        try:
-            return proc.read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
-        except OSError:
-            return None
-    try:
-        out = subprocess.run(["ps", "-p", str(pid), "-o", "command="], capture_output=True, text=True, timeout=2)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout if out.returncode == 0 else ""
-
-
 async def _call(on_event: EventCallback, event: JobEvent) -> None:
     result = on_event(event)
     if inspect.isawaitable(result):
         await result
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _remove(path: Path) -> None:
-    try:
-        path.unlink()
-    except OSError:
-        pass
-
-
-def _touch(path: Path) -> None:
-    try:
-        path.touch()
-    except OSError:
-        pass
