@@ -106,7 +106,14 @@ async def _workflow_models(backend: Any, name: str, settings: Settings, needed: 
 
     checks: list[Check] = []
     lora = settings.defaults.lora
-    for wf_name in list_workflows(settings):
+    names = list_workflows(settings)
+    if needed and settings.defaults.workflow not in names:
+        checks.append(Check("backend", f"{name}: workflow {settings.defaults.workflow}", ERROR,
+                            f"[defaults] workflow = {settings.defaults.workflow!r} is not in any workflows folder; "
+                            f"available: {', '.join(names) or 'none'}",
+                            f"set [defaults] workflow to one of those, or add the pair of files to "
+                            f"{settings.user_workflows_dir}"))  # fmt: skip
+    for wf_name in names:
         is_default = needed and wf_name == settings.defaults.workflow
         bad = ERROR if is_default else WARN
         item = f"{name}: workflow {wf_name}"

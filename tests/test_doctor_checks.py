@@ -281,3 +281,10 @@ def test_cli_json_and_table(simulator, ollama, tmp_path, capsys):
     assert main(["--config", str(cfg), "doctor"]) == 0
     table = capsys.readouterr().out
     assert "gentui doctor" in table and "simulator" in table and TOKEN not in table
+
+
+async def test_unknown_default_workflow_is_an_error(simulator, ollama, tmp_path):
+    s = settings(simulator.url, ollama, tmp_path, defaults={"workflow": "nope"})
+    report = await run_doctor(s, probe_terminal=False)
+    check = by_item(report)[("backend", "gpu: workflow nope")]
+    assert check.status == "error" and "anima" in check.summary and report.exit_status == 1
