@@ -116,12 +116,14 @@ def _list(catalog: Any, args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from sqlmodel import select
+
     from gentui.catalog.models import Sweep
     from gentui.queue import jobs as J
 
     jobs = J.list_jobs(catalog, sweep=args.sweep, state=args.state, backend=args.backend, limit=args.limit or None)
     with catalog.session() as s:
-        sweeps = {sw.id: sw.name for sw in s.query(Sweep).all()}
+        sweeps = {sw.id: sw.name for sw in s.exec(select(Sweep))}
     paused = {b for b in {j.backend for j in jobs if j.backend} if J.read_control(catalog, b)[0]}
     table = Table(title=f"{len(jobs)} job(s)" + (f"; paused: {', '.join(sorted(paused))}" if paused else ""))
     for col in ("id", "sweep", "label", "state", "progress", "backend", "try", "error"):
