@@ -153,3 +153,41 @@ def test_interrupt_and_retry(simulator):
     run_worker(settings, catalog)
     job = J.get_job(catalog, ids[0])
     assert job.state == "done" and job.attempts == 2 and len(job.result_ids) == 1
+
+
+def test_jobs_for_any_backend_go_to_idle_backends_that_have_the_models(simulator):
+    from gentui.backends.simulator import start_simulator
+    from gentui.backends.simulator.catalogue import DEFAULT_MODELS
+    from gentui.config import settings_from_dict
+    from gentui.queue.plan import plan_sweep, queue_plan, validate_plan
+    from gentui.queue.sweep import sweep_from_dict
+    from gentui.queue.worker import Worker
+    from queue_support import fast_backend
+
+    without = {k: [n for n in v if n != "kanachan-v4.safetensors"] for k, v in DEFAULT_MODELS.items()}
+    other = start_simulator(port=0, step_ms=30, models=without)
+    simulator.sim.engine.step_ms = 30
+    try:
+        settings = settings_from_dict({"backends": {"a": {"url": simulator.url}, "b": {"url": other.url}},
+                                       "defaults": {"backend": "a"}})
+        catalog = catalog_for(settings)
+
+        def sweep(name, lora, n):
+            raw = {"name": name, "prompt": {"text": "1girl"}, "axes": {"weights": [0.1 * (i + 1) for i in range(n)]},
+                   "params": {"backend": "any", "lora_name": lora, "skip_translate": True, "width": 64,
+                              "height": 64, "steps": 4}}
+            plan = plan_sweep(sweep_from_dict(raw, name), settings, catalog)
+            assert asyncio.run(validate_plan(plan, settings)) == []
+            return queue_plan(catalog, plan).added
+
+        kana = sweep("kana", "kanachan-v4.safetensors", 3)
+        lily = sweep("lily", "lily-v2.safetensors", 6)
+        worker = Worker(settings, catalog, ["a", "b"], exit_when_idle=True, log=lambda m: None,
+                        make_backend=fast_backend)
+        asyncio.run(asyncio.wait_for(worker.run(), 30))
+        jobs = {j.id: j for j in J.list_jobs(catalog)}
+        assert {j.state for j in jobs.values()} == {"done"}
+        assert {jobs[i].backend for i in kana} == {"a"}
+        assert {jobs[i].backend for i in lily} == {"a", "b"}
+    finally:
+        other.stop()
