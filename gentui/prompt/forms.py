@@ -123,8 +123,9 @@ def render_text(spec: PromptSpec, *, with_negative: bool = False) -> str:
         lines.append(f"{label}: {desc}" if desc else f"{label}:")
     if spec.rule:
         lines.extend(spec.rule.split("\n"))
-    if with_negative and spec.negative:
-        lines.append(f"Negative prompt: {spec.negative}")
+    # An empty negative line keeps a last line that starts with "Negative:" from being read as one.
+    if with_negative and (spec.negative or (lines and _NEGATIVE_LINE.match(lines[-1]))):
+        lines.append(f"Negative prompt: {spec.negative}".rstrip())
     return "\n".join(lines)
 
 
