@@ -28,6 +28,7 @@ from gentui.backends.simulator.evaluate import NodeFailure, compute, input_reprs
 from gentui.backends.simulator.hub import PREVIEW_IMAGE, PREVIEW_IMAGE_WITH_METADATA, Hub
 from gentui.backends.simulator.nodes import NODE_SPECS
 from gentui.backends.simulator.order import ExecutionList, is_link
+from gentui.backends.simulator.prerender import Prerenderer
 from gentui.backends.simulator.render import preview_frames
 from gentui.backends.simulator.validate import coerce_inputs
 
@@ -88,6 +89,7 @@ class Engine:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._rand = random.Random(0)
+        self.prerender = Prerenderer()
         hub.state = lambda: (self.status(), self.client_id, self.last_node_id)
 
     # ---- queue -------------------------------------------------------------------------------
@@ -153,6 +155,7 @@ class Engine:
         self._task = asyncio.get_running_loop().create_task(self._worker())
 
     async def stop(self) -> None:
+        self.prerender.close()
         if self._task:
             self._task.cancel()
             try:
@@ -312,6 +315,12 @@ class Engine:
         ui_output = None
         if spec.sampler:
             result = compute(class_type, args, self.catalogue)
+
+            def cached_value(link: list[Any]) -> Any:
+                hit = self.outputs_cache.get(sigs.get(link[0], ""))
+                return hit[link[1]] if hit is not None and len(hit) > link[1] else None
+
+            self.prerender.look_ahead(prompt, nid, result[0]["scene"], cached_value, self._texts(item))
             await self._sample(pid, nid, sampler_steps(class_type, args), result[0]["scene"], progress)
         elif spec.output_node:
             result = ()
@@ -351,11 +360,17 @@ class Engine:
             if frames and not metadata:
                 self.hub.emit(PREVIEW_IMAGE, (1).to_bytes(4, "big") + frames[step - 1], cid)
 
-    async def _save(self, item: QueueItem, args: dict[str, Any], class_type: str) -> list[dict[str, str]]:
-        scene = args["images"]["scene"]
+    @staticmethod
+    def _texts(item: QueueItem) -> dict[str, str]:
+        """The PNG text chunks ComfyUI writes: the API graph, then each extra_pnginfo entry."""
         texts = {"prompt": json.dumps(item.prompt)}
         for key, value in (item.extra_data.get("extra_pnginfo") or {}).items():
             texts[key] = json.dumps(value)
+        return texts
+
+    async def _save(self, item: QueueItem, args: dict[str, Any], class_type: str) -> list[dict[str, str]]:
+        scene = args["images"]["scene"]
+        texts = self._texts(item)
         if class_type == "SaveImage":
             prefix, root, kind, level = str(args.get("filename_prefix", "ComfyUI")), self.dirs.output, "output", 4
         else:
@@ -363,7 +378,8 @@ class Engine:
             prefix, root, kind, level = f"ComfyUI_temp_{suffix}", self.dirs.temp, "temp", 1
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(None, save_images, scene, prefix, root, kind, texts, level)
+            return await loop.run_in_executor(self.prerender.pool, save_images, scene, prefix, root, kind, texts,
+                                              level, self.prerender.encoded)
         except NodeFailure:
             raise
         except OSError as e:

@@ -165,8 +165,11 @@ def next_counter(folder: Path, filename: str) -> int:
 
 
 def save_images(scene: dict[str, Any], prefix: str, root: Path, kind: str, texts: dict[str, str],
-                compress_level: int) -> list[dict[str, str]]:
-    """Render the scene's batch and write it like SaveImage (runs in a worker thread)."""
+                compress_level: int, encode: Any = None) -> list[dict[str, str]]:
+    """Render the scene's batch and write it like SaveImage (runs in a worker thread).
+
+    `encode(scene, texts, level) -> bytes` may supply pre-rendered PNGs.
+    """
     sub, filename = os.path.split(prefix)
     root = Path(os.path.abspath(root))
     folder = Path(os.path.abspath(root / sub))
@@ -178,7 +181,10 @@ def save_images(scene: dict[str, Any], prefix: str, root: Path, kind: str, texts
     results = []
     for index in range(int(scene.get("batch", 1) or 1)):
         shot = scene if index == 0 else {**scene, "batch_index": index}
-        data = encode_png(render_scene(shot), texts, compress_level)
+        if encode is not None:
+            data = encode(shot, texts, compress_level)
+        else:
+            data = encode_png(render_scene(shot), texts, compress_level)
         name = f"{filename.replace('%batch_num%', str(index))}_{counter:05}_.png"
         tmp = folder / f".{name}.part"
         tmp.write_bytes(data)
