@@ -156,8 +156,7 @@ def test_sidecar_characters_record_the_trigger_even_when_omitted():
 
 WORDS = st.sampled_from(["red", "hair", "2girls", "side by side", "Left girl", "(x)", "a:b", "kanachan", "Layout:",
                          "Negative:", "ribbon", "赤い", "髪", "1boy", "close together", "Other", "depth", ",", "-"])
-_text = st.lists(st.one_of(WORDS, st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)),
-                                          max_size=6)), max_size=5)
+_text = st.lists(st.one_of(WORDS, st.text(alphabet="ab (),:;-\n\t\u3000漢\u2028{}\"", max_size=5)), max_size=4)
 FIELD = _text.map(lambda parts: " ".join(parts).strip())
 LINES = st.lists(FIELD, max_size=3).map("\n".join)
 TRIGGERS = ["kanachan", "lily_v2"]
@@ -176,14 +175,14 @@ def specs(draw):
                       count=draw(st.sampled_from(["", "2girls", "1girl, 1boy", "3girls", "2boys"])))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(specs())
 def test_text_form_round_trip(spec):
     assume(not text_form_problems(spec, TRIGGERS))
     assert parse_text_prompt(render_text(spec, with_negative=True), triggers=TRIGGERS) == spec
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(specs())
 def test_json_form_round_trip(spec):
     assume(not json_form_problems(spec, TRIGGERS))
