@@ -25,10 +25,11 @@ from typing import Any
 from gentui.backends.simulator.catalogue import ModelCatalogue
 from gentui.backends.simulator.faults import Faults
 from gentui.backends.simulator.evaluate import NodeFailure, compute, input_reprs, sampler_steps, save_images
-from gentui.backends.simulator.hub import PREVIEW_IMAGE, PREVIEW_IMAGE_WITH_METADATA, Hub
+from gentui.backends.simulator.hub import Hub
 from gentui.backends.simulator.nodes import NODE_SPECS
 from gentui.backends.simulator.order import ExecutionList, is_link
 from gentui.backends.simulator.prerender import Prerenderer
+from gentui.backends.simulator.progress import Progress
 from gentui.backends.simulator.render import preview_frames
 from gentui.backends.simulator.validate import coerce_inputs
 
@@ -207,6 +208,8 @@ class Engine:
                 return sigs[nid]
             node = prompt[nid]
             parts: list[Any] = [node["class_type"]]
+            if NODE_SPECS[node["class_type"]].volatile:
+                parts.append(time.time_ns())
             for name in sorted(node.get("inputs", {})):
                 val = node["inputs"][name]
                 if is_link(val) and val[0] in prompt and val[0] not in trail:
@@ -238,7 +241,7 @@ class Engine:
         self.ui_cache = {k: v for k, v in self.ui_cache.items() if k in used}
         cached = [nid for nid in prompt if sigs[nid] in self.outputs_cache]
         self._add_message(messages, "execution_cached", {"nodes": cached, "prompt_id": pid}, False)
-        progress: dict[str, dict[str, Any]] = {}
+        progress = Progress(self.hub, pid, self.client_id)
         order = ExecutionList(prompt, lambda n: sigs[n] in self.outputs_cache)
         for out in item.outputs:
             order.add_node(out)
@@ -279,17 +282,7 @@ class Engine:
         self.last_node_id = None
         return success, messages, {"outputs": outputs, "meta": meta}
 
-    def _progress(self, progress: dict, pid: str, nid: str, state: str, value: Any, maximum: Any) -> None:
-        progress[nid] = {"value": value, "max": maximum, "state": state, "node_id": nid, "prompt_id": pid,
-                         "display_node_id": nid, "parent_node_id": None, "real_node_id": nid}
-        self.hub.emit("progress_state", {"prompt_id": pid, "nodes": json.loads(json.dumps(progress))}, self.client_id)
-
-    def _finish(self, progress: dict, pid: str, nid: str) -> None:
-        entry = progress.get(nid)
-        maximum = entry["max"] if entry else 1
-        self._progress(progress, pid, nid, "finished", maximum, maximum)
-
-    async def _run_node(self, item: QueueItem, nid: str, sigs: dict[str, str], progress: dict,
+    async def _run_node(self, item: QueueItem, nid: str, sigs: dict[str, str], progress: Progress,
                         executed: list[str]) -> None:
         prompt, pid, cid = item.prompt, item.prompt_id, self.client_id
         node = prompt[nid]
@@ -300,9 +293,9 @@ class Engine:
                 ui = self.ui_cache.get(sigs[nid]) or {}
                 self.hub.emit("executed", {"node": nid, "display_node": nid, "output": ui.get("output"),
                                            "prompt_id": pid}, cid)
-            self._finish(progress, pid, nid)
+            progress.finish(nid)
             return
-        self._progress(progress, pid, nid, "running", 0.0, 1.0)
+        progress.start(nid)
         if cid is not None:
             self.last_node_id = nid
             self.hub.emit("executing", {"node": nid, "display_node": nid, "prompt_id": pid}, cid)
@@ -322,6 +315,15 @@ class Engine:
 
             self.prerender.look_ahead(prompt, nid, result[0]["scene"], cached_value, self._texts(item))
             await self._sample(pid, nid, sampler_steps(class_type, args), result[0]["scene"], progress)
+        elif spec.volatile:  # SaveImageWebsocket: the PNG goes out as a binary frame, no UI output
+            result = ()
+            scene = args["images"]["scene"]
+            loop = asyncio.get_running_loop()
+            batch = int(scene.get("batch", 1) or 1)
+            for index in range(batch):
+                shot = scene if index == 0 else {**scene, "batch_index": index}
+                png = await loop.run_in_executor(self.prerender.pool, self.prerender.encoded, shot, {}, 1)
+                progress.step(nid, index, batch, png, "image/png")
         elif spec.output_node:
             result = ()
             ui_output = {"images": self.faults.disguise(await self._save(item, args, class_type))}
@@ -335,13 +337,12 @@ class Engine:
             if cid is not None:
                 self.hub.emit("executed", {"node": nid, "display_node": nid, "output": ui_output,
                                            "prompt_id": pid}, cid)
-        self._finish(progress, pid, nid)
+        progress.finish(nid)
 
-    async def _sample(self, pid: str, nid: str, steps: int, scene: dict[str, Any], progress: dict) -> None:
+    async def _sample(self, pid: str, nid: str, steps: int, scene: dict[str, Any], progress: Progress) -> None:
         frames: list[bytes] = []
         if self.preview and steps:
             frames = await asyncio.get_running_loop().run_in_executor(None, preview_frames, scene, steps)
-        cid = self.client_id
         start = time.perf_counter()
         for step in range(1, steps + 1):
             delay = start + step * self.step_ms / 1000.0 - time.perf_counter()
@@ -349,16 +350,7 @@ class Engine:
             await self.faults.gate()
             if self.interrupt_flag:
                 raise Interrupted()
-            progress[nid] = {**progress[nid], "state": "running", "value": step, "max": steps}
-            self._progress(progress, pid, nid, "running", step, steps)
-            metadata = self.hub.supports_metadata(cid)
-            if frames and metadata:
-                meta = json.dumps({"node_id": nid, "prompt_id": pid, "display_node_id": nid, "parent_node_id": None,
-                                   "real_node_id": nid, "image_type": "image/jpeg"}).encode()
-                self.hub.emit(PREVIEW_IMAGE_WITH_METADATA, len(meta).to_bytes(4, "big") + meta + frames[step - 1], cid)
-            self.hub.emit("progress", {"value": step, "max": steps, "prompt_id": pid, "node": nid}, cid)
-            if frames and not metadata:
-                self.hub.emit(PREVIEW_IMAGE, (1).to_bytes(4, "big") + frames[step - 1], cid)
+            progress.step(nid, step, steps, frames[step - 1] if frames else None)
 
     @staticmethod
     def _texts(item: QueueItem) -> dict[str, str]:

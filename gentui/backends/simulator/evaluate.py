@@ -144,6 +144,11 @@ def sampler_scene(class_type: str, a: dict[str, Any]) -> dict[str, Any]:
         "loras": [[name, s, clip_strength.get(name)] for name, s in model.get("loras", [])],
         "extra": {k: model[k] for k in ("shift", "dtype") if k in model},
     }
+    clip = pos.get("clip") or {}
+    if "layer" in clip:
+        scene["extra"]["clip_layer"] = clip["layer"]
+    if neg.get("zero"):
+        scene["extra"]["negative_zero"] = True
     if class_type == "KSamplerAdvanced":
         scene["extra"]["advanced"] = [a["add_noise"], int(a["start_at_step"]), int(a["end_at_step"]),
                                       a["return_with_leftover_noise"]]

@@ -48,6 +48,7 @@ class NodeSpec:
     output_node: bool = False
     output_tooltips: tuple[str, ...] | None = None
     sampler: bool = False  # runs `steps` timed steps and reports progress
+    volatile: bool = False  # IS_CHANGED returns the time: never taken from the cache
     hidden: dict[str, str] = field(default_factory=dict)
 
     def input_types(self, cat: ModelCatalogue) -> dict[str, dict[str, InputSpec]]:
@@ -260,6 +261,12 @@ def _build() -> dict[str, NodeSpec]:
             lambda c: {"required": {"images": ("IMAGE", {})}},
             (), "image", "Preview Image", "Saves the input images to your ComfyUI output directory.",
             output_node=True, hidden=_IMAGE_HIDDEN,
+        ),
+        NodeSpec(
+            # custom_nodes/websocket_image_save.py, shipped with ComfyUI.
+            "SaveImageWebsocket",
+            lambda c: {"required": {"images": ("IMAGE", {})}},
+            (), "api/image", "SaveImageWebsocket", output_node=True, volatile=True,
         ),
     ]
     return {s.name: s for s in specs}

@@ -170,6 +170,19 @@ def build_routes(sim: "Simulator") -> web.RouteTableDef:
             return web.Response(status=404)
         return web.json_response(cat.names(folder))
 
+    @r.get("/experiment/models")
+    async def get_experiment_models(request: web.Request) -> web.Response:
+        return web.json_response([{"name": f, "folders": [f"/simulated/models/{f}"]} for f in cat.folders
+                                  if f not in ("configs", "custom_nodes")])
+
+    @r.get("/experiment/models/{folder}")
+    async def get_experiment_models_folder(request: web.Request) -> web.Response:
+        folder = request.match_info["folder"]
+        if not cat.has_folder(folder):
+            return web.Response(status=404)
+        return web.json_response([{"name": n, "pathIndex": 0, "modified": 1767225600.0, "created": 1767225600.0,
+                                   "size": 1024 * (1 + len(n))} for n in cat.names(folder)])
+
     @r.get("/embeddings")
     async def get_embeddings(request: web.Request) -> web.Response:
         return web.json_response([os.path.splitext(n)[0] for n in cat.names("embeddings")])
