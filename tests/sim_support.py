@@ -25,8 +25,9 @@ def load_capture(name: str) -> dict[str, Any]:
     return json.loads((CAPTURES / f"{name}.json").read_text())
 
 
-def http_events(capture: dict[str, Any], label: str | None = None, method: str | None = None,
-                path_prefix: str | None = None) -> list[dict[str, Any]]:
+def http_events(
+    capture: dict[str, Any], label: str | None = None, method: str | None = None, path_prefix: str | None = None
+) -> list[dict[str, Any]]:
     out = []
     for e in capture["events"]:
         if e["src"] != "http":
@@ -62,8 +63,11 @@ def captured_shapes(capture: dict[str, Any], client: str, start: float = 0.0, en
 
 
 def captured_msgs(capture: dict[str, Any], client: str, mtype: str) -> list[dict[str, Any]]:
-    return [e["msg"] for e in capture["events"]
-            if e["src"] == f"ws:{client}" and "msg" in e and e["msg"]["type"] == mtype and e.get("dir") is None]
+    return [
+        e["msg"]
+        for e in capture["events"]
+        if e["src"] == f"ws:{client}" and "msg" in e and e["msg"]["type"] == mtype and e.get("dir") is None
+    ]
 
 
 class Recorder:
@@ -108,8 +112,8 @@ class Recorder:
                     msg: dict[str, Any] = {"binary": True, "event_type": event, "raw": raw}
                     if event == 4:
                         n = int.from_bytes(raw[4:8], "big")
-                        msg["metadata"] = json.loads(raw[8:8 + n])
-                        msg["image"] = raw[8 + n:]
+                        msg["metadata"] = json.loads(raw[8 : 8 + n])
+                        msg["image"] = raw[8 + n :]
                     else:
                         msg["format"] = int.from_bytes(raw[4:8], "big")
                         msg["image"] = raw[8:]
@@ -135,8 +139,15 @@ class Recorder:
         return await asyncio.wait_for(scan(), timeout)
 
     async def wait_done(self, prompt_id: str, since: int = 0, timeout: float = 10.0) -> dict:
-        return await self.wait_for(lambda m: m.get("type") == "executing" and m["data"].get("node") is None
-                                   and m["data"].get("prompt_id") == prompt_id, since, timeout)
+        return await self.wait_for(
+            lambda m: (
+                m.get("type") == "executing"
+                and m["data"].get("node") is None
+                and m["data"].get("prompt_id") == prompt_id
+            ),
+            since,
+            timeout,
+        )
 
     def shapes(self, since: int = 0, until: int | None = None) -> list[tuple]:
         return [shape(m) for m in self.msgs[since:until]]

@@ -24,15 +24,18 @@ def test_default_catalogue_matches_the_builtin_workflows():
     assert cat.names("vae") == ["qwen_image_vae.safetensors"]
     assert cat.names("checkpoints") == ["waiIllustriousSDXL_v160.safetensors"]
     assert {"anima-turbo-lora-v0.2.safetensors", "kanachan-v4.safetensors", "lily-v2.safetensors"} <= set(
-        cat.names("loras"))
+        cat.names("loras")
+    )
     assert cat.has_folder("embeddings") and cat.names("embeddings") == []
     assert not cat.broken
 
 
 def test_models_file_toml_and_json(tmp_path):
     toml = tmp_path / "models.toml"
-    toml.write_text('[models]\nloras = ["b.safetensors", "A.safetensors"]\ncheckpoints = ["x.safetensors"]\n'
-                    'broken = ["bad.safetensors"]\n[broken_unused]\n')
+    toml.write_text(
+        '[models]\nloras = ["b.safetensors", "A.safetensors"]\ncheckpoints = ["x.safetensors"]\n'
+        'broken = ["bad.safetensors"]\n[broken_unused]\n'
+    )
     cat = load_catalogue(toml)
     assert cat.names("loras") == ["A.safetensors", "b.safetensors"] and cat.is_broken("bad.safetensors")
     js = tmp_path / "models.json"
@@ -73,9 +76,26 @@ def test_sim_command_serves_until_interrupted(tmp_path):
     models.write_text(json.dumps({"loras": ["only.safetensors"]}))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gentui.cli", "sim", "--port", "0", "--step-ms", "5", "--models", str(models),
-         "--jobs-api", "--output-dir", str(tmp_path / "out")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        [
+            sys.executable,
+            "-m",
+            "gentui.cli",
+            "sim",
+            "--port",
+            "0",
+            "--step-ms",
+            "5",
+            "--models",
+            str(models),
+            "--jobs-api",
+            "--output-dir",
+            str(tmp_path / "out"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         banner = [proc.stdout.readline() for _ in range(3)]
         assert "SIMULATOR" in banner[0] and "test double" in banner[0]

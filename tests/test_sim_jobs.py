@@ -13,17 +13,37 @@ from gentui.backends.simulator import Simulator
 
 def graph(seed: int, steps: int = 3, prefix: str = "jobs") -> dict:
     return {
-        "1": {"class_type": "UNETLoader", "inputs": {"unet_name": "waiANIMA_v10.safetensors", "weight_dtype": "default"}},
-        "2": {"class_type": "CLIPLoader", "inputs": {"clip_name": "qwen_3_06b_base.safetensors", "type": "stable_diffusion"}},
+        "1": {
+            "class_type": "UNETLoader",
+            "inputs": {"unet_name": "waiANIMA_v10.safetensors", "weight_dtype": "default"},
+        },
+        "2": {
+            "class_type": "CLIPLoader",
+            "inputs": {"clip_name": "qwen_3_06b_base.safetensors", "type": "stable_diffusion"},
+        },
         "3": {"class_type": "VAELoader", "inputs": {"vae_name": "qwen_image_vae.safetensors"}},
-        "4": {"class_type": "LoraLoaderModelOnly", "inputs": {
-            "model": ["1", 0], "lora_name": "anima-turbo-lora-v0.2.safetensors", "strength_model": 1.0}},
+        "4": {
+            "class_type": "LoraLoaderModelOnly",
+            "inputs": {"model": ["1", 0], "lora_name": "anima-turbo-lora-v0.2.safetensors", "strength_model": 1.0},
+        },
         "5": {"class_type": "CLIPTextEncode", "inputs": {"text": "two girls", "clip": ["2", 0]}},
         "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["2", 0]}},
         "7": {"class_type": "EmptyLatentImage", "inputs": {"width": 96, "height": 64, "batch_size": 1}},
-        "8": {"class_type": "KSampler", "inputs": {
-            "seed": seed, "steps": steps, "cfg": 1.0, "sampler_name": "er_sde", "scheduler": "simple", "denoise": 1.0,
-            "model": ["4", 0], "positive": ["5", 0], "negative": ["6", 0], "latent_image": ["7", 0]}},
+        "8": {
+            "class_type": "KSampler",
+            "inputs": {
+                "seed": seed,
+                "steps": steps,
+                "cfg": 1.0,
+                "sampler_name": "er_sde",
+                "scheduler": "simple",
+                "denoise": 1.0,
+                "model": ["4", 0],
+                "positive": ["5", 0],
+                "negative": ["6", 0],
+                "latent_image": ["7", 0],
+            },
+        },
         "9": {"class_type": "VAEDecode", "inputs": {"samples": ["8", 0], "vae": ["3", 0]}},
         "10": {"class_type": "SaveImage", "inputs": {"filename_prefix": prefix, "images": ["9", 0]}},
     }

@@ -54,22 +54,45 @@ async def test_builtin_workflows_run_in_topological_order(sim, name):
 
 async def test_save_image_websocket_sends_the_png_and_never_caches(sim):
     graph = {
-        "1": {"class_type": "UNETLoader", "inputs": {"unet_name": "anima-base-v1.0.safetensors", "weight_dtype": "default"}},
-        "2": {"class_type": "CLIPLoader", "inputs": {"clip_name": "qwen_3_06b_base.safetensors", "type": "stable_diffusion"}},
+        "1": {
+            "class_type": "UNETLoader",
+            "inputs": {"unet_name": "anima-base-v1.0.safetensors", "weight_dtype": "default"},
+        },
+        "2": {
+            "class_type": "CLIPLoader",
+            "inputs": {"clip_name": "qwen_3_06b_base.safetensors", "type": "stable_diffusion"},
+        },
         "3": {"class_type": "VAELoader", "inputs": {"vae_name": "qwen_image_vae.safetensors"}},
         "4": {"class_type": "ModelSamplingAuraFlow", "inputs": {"model": ["1", 0], "shift": 3.0}},
         "5": {"class_type": "CLIPTextEncode", "inputs": {"text": "a girl", "clip": ["2", 0]}},
         "6": {"class_type": "ConditioningZeroOut", "inputs": {"conditioning": ["5", 0]}},
         "7": {"class_type": "EmptySD3LatentImage", "inputs": {"width": 64, "height": 48, "batch_size": 1}},
-        "8": {"class_type": "KSamplerAdvanced", "inputs": {
-            "model": ["4", 0], "add_noise": "enable", "noise_seed": 3, "steps": 10, "cfg": 1.0,
-            "sampler_name": "euler", "scheduler": "simple", "positive": ["5", 0], "negative": ["6", 0],
-            "latent_image": ["7", 0], "start_at_step": 2, "end_at_step": 6, "return_with_leftover_noise": "disable"}},
+        "8": {
+            "class_type": "KSamplerAdvanced",
+            "inputs": {
+                "model": ["4", 0],
+                "add_noise": "enable",
+                "noise_seed": 3,
+                "steps": 10,
+                "cfg": 1.0,
+                "sampler_name": "euler",
+                "scheduler": "simple",
+                "positive": ["5", 0],
+                "negative": ["6", 0],
+                "latent_image": ["7", 0],
+                "start_at_step": 2,
+                "end_at_step": 6,
+                "return_with_leftover_noise": "disable",
+            },
+        },
         "9": {"class_type": "VAEDecode", "inputs": {"samples": ["8", 0], "vae": ["3", 0]}},
         "11": {"class_type": "SaveImageWebsocket", "inputs": {"images": ["9", 0]}},
     }
-    async with Recorder(sim.url, "m", features=True) as rec, Recorder(sim.url, "l") as legacy, \
-            httpx.AsyncClient(base_url=sim.url) as http:
+    async with (
+        Recorder(sim.url, "m", features=True) as rec,
+        Recorder(sim.url, "l") as legacy,
+        httpx.AsyncClient(base_url=sim.url) as http,
+    ):
         _, mark = await run(sim, graph, rec, http)
         steps = [m["data"]["value"] for m in rec.of_type("progress", mark) if m["data"]["node"] == "8"]
         assert steps == [1, 2, 3, 4]  # end_at_step - start_at_step

@@ -45,8 +45,10 @@ def pixels(png: bytes) -> bytes:
 
 
 async def test_same_graph_gives_identical_bytes_on_two_servers(tmp_path):
-    async with Simulator(step_ms=1, output_dir=tmp_path / "a") as one, \
-            Simulator(step_ms=1, output_dir=tmp_path / "b") as two:
+    async with (
+        Simulator(step_ms=1, output_dir=tmp_path / "a") as one,
+        Simulator(step_ms=1, output_dir=tmp_path / "b") as two,
+    ):
         (img1, png1), (img2, png2) = await _render(one, anima()), await _render(two, anima())
     assert img1 == img2 == {"filename": "gentui_00001_.png", "subfolder": "", "type": "output"}
     assert png1 == png2
@@ -72,18 +74,36 @@ async def test_png_carries_prompt_and_workflow_chunks():
     assert list(text) == ["prompt", "workflow"]
 
 
-BASE = {"width": 256, "height": 192, "batch": 1, "seed": 7, "steps": 8, "cfg": 1.0, "sampler": "er_sde",
-        "scheduler": "simple", "denoise": 1.0, "positive": "2girls", "negative": "blurry",
-        "models": ["waiANIMA_v10.safetensors", "qwen_3_06b_base.safetensors", "stable_diffusion"],
-        "loras": [["anima-turbo-lora-v0.2.safetensors", 1.0, None], ["kanachan-v4.safetensors", 0.8, None]],
-        "extra": {"dtype": "default"}, "vae": "qwen_image_vae.safetensors"}
+BASE = {
+    "width": 256,
+    "height": 192,
+    "batch": 1,
+    "seed": 7,
+    "steps": 8,
+    "cfg": 1.0,
+    "sampler": "er_sde",
+    "scheduler": "simple",
+    "denoise": 1.0,
+    "positive": "2girls",
+    "negative": "blurry",
+    "models": ["waiANIMA_v10.safetensors", "qwen_3_06b_base.safetensors", "stable_diffusion"],
+    "loras": [["anima-turbo-lora-v0.2.safetensors", 1.0, None], ["kanachan-v4.safetensors", 0.8, None]],
+    "extra": {"dtype": "default"},
+    "vae": "qwen_image_vae.safetensors",
+}
 
 
 @pytest.mark.parametrize(
     "change",
     [
-        {"seed": 8}, {"positive": "2girls, smiling"}, {"negative": "lowres"}, {"steps": 30}, {"cfg": 4.0},
-        {"sampler": "euler"}, {"scheduler": "karras"}, {"models": ["anima-base-v1.0.safetensors"]},
+        {"seed": 8},
+        {"positive": "2girls, smiling"},
+        {"negative": "lowres"},
+        {"steps": 30},
+        {"cfg": 4.0},
+        {"sampler": "euler"},
+        {"scheduler": "karras"},
+        {"models": ["anima-base-v1.0.safetensors"]},
         {"vae": "other.safetensors"},
         {"loras": [["anima-turbo-lora-v0.2.safetensors", 1.0, None], ["kanachan-v4.safetensors", 0.6, None]]},
         {"loras": [["anima-turbo-lora-v0.2.safetensors", 1.0, None], ["lily-v2.safetensors", 0.8, None]]},

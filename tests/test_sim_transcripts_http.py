@@ -52,8 +52,9 @@ async def test_validation_errors_match_capture(sim):
 
 
 async def test_long_combo_lists_are_summarised_and_short_ones_listed(sim):
-    graph = json.loads(json.dumps(http_events(load_capture("validation_errors"), label="bad_combo_value")[0]
-                                  ["request_json"]["prompt"]))
+    graph = json.loads(
+        json.dumps(http_events(load_capture("validation_errors"), label="bad_combo_value")[0]["request_json"]["prompt"])
+    )
     graph["3"]["inputs"]["scheduler"] = "nope"
     graph["3"]["inputs"]["sampler_name"] = "euler"
     async with httpx.AsyncClient(base_url=sim.url) as http:
@@ -65,8 +66,10 @@ async def test_long_combo_lists_are_summarised_and_short_ones_listed(sim):
 async def test_newer_server_errors_in_jobs_api_mode():
     cap = load_capture("validation_errors")
     bodies = {e["label"]: e.get("request_json") for e in http_events(cap, method="POST", path_prefix="/prompt")}
-    async with Simulator(step_ms=2, models=CAPTURE_MODELS, jobs_api=True) as s, \
-            httpx.AsyncClient(base_url=s.url) as http:
+    async with (
+        Simulator(step_ms=2, models=CAPTURE_MODELS, jobs_api=True) as s,
+        httpx.AsyncClient(base_url=s.url) as http,
+    ):
         reply = await http.post("/prompt", json=bodies["bad_node_class_in_chain"])
         err = reply.json()["error"]
         assert reply.status_code == 400 and err["type"] == "missing_node_type"
@@ -84,7 +87,9 @@ async def test_newer_server_errors_in_jobs_api_mode():
 
 async def test_history_and_view_match_capture(sim):
     cap = load_capture("history_and_view")
-    graph = http_events(load_capture("txt2img_first"), method="POST", path_prefix="/prompt")[0]["request_json"]["prompt"]
+    graph = http_events(load_capture("txt2img_first"), method="POST", path_prefix="/prompt")[0]["request_json"][
+        "prompt"
+    ]
     async with httpx.AsyncClient(base_url=sim.url) as http, Recorder(sim.url, "main") as main:
         pids = []
         for prefix in ("harness", "harness_rc"):
@@ -100,8 +105,12 @@ async def test_history_and_view_match_capture(sim):
             if e["method"] == "GET":
                 reply = await http.get(path)
             else:
-                reply = await http.post(path, json=json.loads(json.dumps(e["request_json"]).replace(
-                    "90ba14ea-6bcc-4e04-8cf8-ae8729a952df", pids[1])))
+                reply = await http.post(
+                    path,
+                    json=json.loads(
+                        json.dumps(e["request_json"]).replace("90ba14ea-6bcc-4e04-8cf8-ae8729a952df", pids[1])
+                    ),
+                )
             assert reply.status_code == e["status"], path
             assert reply.headers.get("content-type") == e.get("content_type"), path
             want_disp = (e.get("response_headers") or {}).get("Content-Disposition")
@@ -138,15 +147,23 @@ async def test_view_refuses_paths_outside_its_folders(sim, params, status):
 
 async def test_every_route_also_answers_under_api(sim):
     async with httpx.AsyncClient(base_url=sim.url) as http:
-        for path in ("/queue", "/prompt", "/history", "/object_info/KSampler", "/models", "/models/loras",
-                     "/system_stats", "/embeddings", "/features"):
+        for path in (
+            "/queue",
+            "/prompt",
+            "/history",
+            "/object_info/KSampler",
+            "/models",
+            "/models/loras",
+            "/system_stats",
+            "/embeddings",
+            "/features",
+        ):
             plain, api = await http.get(path), await http.get("/api" + path)
             assert plain.status_code == api.status_code == 200, path
             assert plain.json() == api.json() or path == "/system_stats", path
         assert (await http.get("/models/nope")).status_code == 404
         assert (await http.get("/api/jobs")).status_code == 404  # only with jobs_api=True
-        assert (await http.get("/features")).json() == {"supports_preview_metadata": True,
-                                                        "max_upload_size": 104857600}
+        assert (await http.get("/features")).json() == {"supports_preview_metadata": True, "max_upload_size": 104857600}
         assert (await http.get("/prompt")).json() == {"exec_info": {"queue_remaining": 0}}
 
 
@@ -159,8 +176,17 @@ async def test_object_info_lists_the_configured_models(sim):
     assert lora["input"]["required"]["strength_model"][1]["min"] == -100.0
     assert lora["input_order"]["required"] == ["model", "clip", "lora_name", "strength_model", "strength_clip"]
     assert (lora["output"], lora["output_node"], lora["category"]) == (["MODEL", "CLIP"], False, "loaders")
-    assert {"UNETLoader", "CLIPLoader", "VAELoader", "LoraLoaderModelOnly", "EmptySD3LatentImage",
-            "KSamplerAdvanced", "SaveImage", "PreviewImage", "ModelSamplingAuraFlow"} <= set(everything)
+    assert {
+        "UNETLoader",
+        "CLIPLoader",
+        "VAELoader",
+        "LoraLoaderModelOnly",
+        "EmptySD3LatentImage",
+        "KSamplerAdvanced",
+        "SaveImage",
+        "PreviewImage",
+        "ModelSamplingAuraFlow",
+    } <= set(everything)
     assert everything["SaveImage"]["output_node"] is True
     assert len(everything["KSampler"]["input"]["required"]["sampler_name"][0]) == 42
     assert "er_sde" in everything["KSampler"]["input"]["required"]["sampler_name"][0]

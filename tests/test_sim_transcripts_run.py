@@ -11,8 +11,6 @@ import asyncio
 
 import httpx
 import pytest
-
-from gentui.backends.simulator import Simulator
 from sim_support import (
     CAPTURE_MODELS,
     Recorder,
@@ -25,15 +23,22 @@ from sim_support import (
     shape,
 )
 
+from gentui.backends.simulator import Simulator
+
 
 def _graph(capture: dict, label: str | None = None) -> dict:
-    events = http_events(capture, label=label, method="POST", path_prefix="/prompt") if label else \
-        http_events(capture, method="POST", path_prefix="/prompt")
+    events = (
+        http_events(capture, label=label, method="POST", path_prefix="/prompt")
+        if label
+        else http_events(capture, method="POST", path_prefix="/prompt")
+    )
     return events[0]["request_json"]["prompt"]
 
 
 def _states(msg: dict) -> dict:
-    return {nid: (n["state"], n["value"], type(n["value"]).__name__, n["max"]) for nid, n in msg["data"]["nodes"].items()}
+    return {
+        nid: (n["state"], n["value"], type(n["value"]).__name__, n["max"]) for nid, n in msg["data"]["nodes"].items()
+    }
 
 
 @pytest.fixture
@@ -53,19 +58,24 @@ async def _run(http: httpx.AsyncClient, rec: Recorder, graph: dict, client_id: s
 
 async def test_fresh_then_cached_then_lora_change_match_captures(sim):
     first, cached, lora = (load_capture(n) for n in ("txt2img_first", "txt2img_cached_identical", "txt2img_lora_0.4"))
-    async with Recorder(sim.url, "main", features=True) as main, Recorder(sim.url, "observer") as obs, \
-            Recorder(sim.url, "legacy") as legacy, httpx.AsyncClient(base_url=sim.url) as http:
+    async with (
+        Recorder(sim.url, "main", features=True) as main,
+        Recorder(sim.url, "observer") as obs,
+        Recorder(sim.url, "legacy") as legacy,
+        httpx.AsyncClient(base_url=sim.url) as http,
+    ):
         marks = [r.mark() for r in (main, obs, legacy)]
         pid = await _run(http, main, _graph(first))
         await main.wait_done(pid)
         await settle()
         for rec, mark, name in zip((main, obs, legacy), marks, ("main", "observer", "legacy")):
             assert rec.shapes(mark) == captured_shapes(first, name), name
-        mine = [m for m in main.msgs[marks[0]:] if m.get("type") == "progress_state"]
+        mine = [m for m in main.msgs[marks[0] :] if m.get("type") == "progress_state"]
         theirs = captured_msgs(first, "main", "progress_state")
         assert [_states(m) for m in mine] == [_states(m) for m in theirs]
-        assert [m["data"]["node"] for m in main.of_type("executing", marks[0])] == \
-            [m["data"]["node"] for m in captured_msgs(first, "main", "executing")]
+        assert [m["data"]["node"] for m in main.of_type("executing", marks[0])] == [
+            m["data"]["node"] for m in captured_msgs(first, "main", "executing")
+        ]
         first_file = main.of_type("executed", marks[0])[0]["data"]["output"]["images"][0]
 
         # The history entry exists once executing{node:null} arrived, shaped like the capture's.
@@ -86,8 +96,10 @@ async def test_fresh_then_cached_then_lora_change_match_captures(sim):
         pid2 = await _run(http, main, _graph(cached))
         await main.wait_done(pid2)
         assert main.shapes(mark) == captured_shapes(cached, "main")
-        assert main.of_type("execution_cached", mark)[0]["data"]["nodes"] == \
-            captured_msgs(cached, "main", "execution_cached")[0]["data"]["nodes"]
+        assert (
+            main.of_type("execution_cached", mark)[0]["data"]["nodes"]
+            == captured_msgs(cached, "main", "execution_cached")[0]["data"]["nodes"]
+        )
         assert main.of_type("executed", mark)[0]["data"]["output"]["images"][0] == first_file
         assert sorted(p.name for p in sim.dirs.output.iterdir()) == files_before
 
@@ -104,8 +116,11 @@ async def test_fresh_then_cached_then_lora_change_match_captures(sim):
 async def test_interrupt_running_matches_capture():
     cap = load_capture("interrupt_running")
     graph = _graph(cap)
-    async with Simulator(step_ms=30, models=CAPTURE_MODELS) as sim, Recorder(sim.url, "main", features=True) as main, \
-            httpx.AsyncClient(base_url=sim.url) as http:
+    async with (
+        Simulator(step_ms=30, models=CAPTURE_MODELS) as sim,
+        Recorder(sim.url, "main", features=True) as main,
+        httpx.AsyncClient(base_url=sim.url) as http,
+    ):
         await main.wait_done(await _run(http, main, perturbed(graph, {"4", "10", "6", "7"})))
         mark = main.mark()
         pid = await _run(http, main, graph)
@@ -115,7 +130,11 @@ async def test_interrupt_running_matches_capture():
         assert main.shapes(mark) == captured_shapes(cap, "main")
         got = main.of_type("execution_interrupted", mark)[0]["data"]
         want = captured_msgs(cap, "main", "execution_interrupted")[0]["data"]
-        assert (got["node_id"], got["node_type"], got["executed"]) == (want["node_id"], want["node_type"], want["executed"])
+        assert (got["node_id"], got["node_type"], got["executed"]) == (
+            want["node_id"],
+            want["node_type"],
+            want["executed"],
+        )
         entry = (await http.get(f"/history/{pid}")).json()[pid]
         assert entry["status"]["status_str"] == "error" and entry["status"]["completed"] is False
         assert entry["outputs"] == {} and entry["meta"] == {}
@@ -127,8 +146,11 @@ async def test_runtime_error_matches_capture():
     cap = load_capture("runtime_error")
     graph = _graph(cap)
     models = {**CAPTURE_MODELS, "broken": {"loras": ["zz_broken_lora.safetensors"]}}
-    async with Simulator(step_ms=2, models=models) as sim, Recorder(sim.url, "main", features=True) as main, \
-            httpx.AsyncClient(base_url=sim.url) as http:
+    async with (
+        Simulator(step_ms=2, models=models) as sim,
+        Recorder(sim.url, "main", features=True) as main,
+        httpx.AsyncClient(base_url=sim.url) as http,
+    ):
         listed = (await http.get("/models/loras")).json()
         assert listed == http_events(cap, method="GET", path_prefix="/models/loras")[0]["response_json"]
         await main.wait_done(await _run(http, main, perturbed(graph, {"4", "5"})))
@@ -149,16 +171,21 @@ async def test_runtime_error_matches_capture():
 async def test_prompt_without_client_id_broadcasts_only_progress(sim):
     cap = load_capture("no_client_id_broadcast")
     graph = _graph(cap)
-    async with Recorder(sim.url, "main", features=True) as main, Recorder(sim.url, "observer") as obs, \
-            Recorder(sim.url, "legacy") as legacy, httpx.AsyncClient(base_url=sim.url) as http:
+    async with (
+        Recorder(sim.url, "main", features=True) as main,
+        Recorder(sim.url, "observer") as obs,
+        Recorder(sim.url, "legacy") as legacy,
+        httpx.AsyncClient(base_url=sim.url) as http,
+    ):
         warm = await _run(http, main, perturbed(graph, {"4", "5"}))
         await main.wait_done(warm)
         await settle()
         marks = [r.mark() for r in (main, obs, legacy)]
         pid = await _run(http, main, graph, client_id=None)
         for rec, mark in zip((main, obs, legacy), marks):
-            await rec.wait_for(lambda m: m.get("type") == "status"
-                               and m["data"]["status"]["exec_info"]["queue_remaining"] == 0, mark)
+            await rec.wait_for(
+                lambda m: m.get("type") == "status" and m["data"]["status"]["exec_info"]["queue_remaining"] == 0, mark
+            )
         await settle()
         for rec, mark, name in zip((main, obs, legacy), marks, ("main", "observer", "legacy")):
             assert rec.shapes(mark) == captured_shapes(cap, name), name
@@ -195,9 +222,12 @@ async def test_reconnect_mid_run_gets_status_then_bare_executing():
 async def test_previews_metadata_before_progress_legacy_after():
     cap = load_capture("previews_previews_main_client")
     graph = _graph(cap)
-    async with Simulator(step_ms=5, models=CAPTURE_MODELS, preview=True) as sim, \
-            Recorder(sim.url, "main", features=True) as main, Recorder(sim.url, "legacy") as legacy, \
-            httpx.AsyncClient(base_url=sim.url) as http:
+    async with (
+        Simulator(step_ms=5, models=CAPTURE_MODELS, preview=True) as sim,
+        Recorder(sim.url, "main", features=True) as main,
+        Recorder(sim.url, "legacy") as legacy,
+        httpx.AsyncClient(base_url=sim.url) as http,
+    ):
         await main.wait_done(await _run(http, main, perturbed(graph, {"4", "10", "6", "7", "5"})))
         mark, lmark = main.mark(), legacy.mark()
         pid = await _run(http, main, graph)
@@ -229,8 +259,11 @@ async def test_queue_delete_clear_and_targeted_interrupt_match_capture():
     def no_steps(shapes: list) -> list:
         return [s for s in shapes if s[0] not in ("progress", "progress_state")]
 
-    async with Simulator(step_ms=150, models=CAPTURE_MODELS) as sim, Recorder(sim.url, "main", features=True) as main, \
-            httpx.AsyncClient(base_url=sim.url) as http:
+    async with (
+        Simulator(step_ms=150, models=CAPTURE_MODELS) as sim,
+        Recorder(sim.url, "main", features=True) as main,
+        httpx.AsyncClient(base_url=sim.url) as http,
+    ):
         await main.wait_done(await _run(http, main, perturbed(graph, {"4", "10", "6", "7", "5"})))
         mark = main.mark()
         ids = {}

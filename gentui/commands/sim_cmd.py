@@ -13,12 +13,17 @@ from gentui.backends.simulator.catalogue import CatalogueError, load_catalogue
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8188, help="port (default 8188, 0 = any free port)")
-    parser.add_argument("--step-ms", type=float, default=50.0, metavar="MS",
-                        help="time per sampler step in milliseconds (default 50)")
-    parser.add_argument("--models", metavar="FILE",
-                        help="TOML or JSON file: folder -> list of model names, plus `broken` names")
-    parser.add_argument("--jobs-api", action="store_true",
-                        help="act as a newer ComfyUI: /api/jobs, UUID prompt ids, missing_node_type errors")
+    parser.add_argument(
+        "--step-ms", type=float, default=50.0, metavar="MS", help="time per sampler step in milliseconds (default 50)"
+    )
+    parser.add_argument(
+        "--models", metavar="FILE", help="TOML or JSON file: folder -> list of model names, plus `broken` names"
+    )
+    parser.add_argument(
+        "--jobs-api",
+        action="store_true",
+        help="act as a newer ComfyUI: /api/jobs, UUID prompt ids, missing_node_type errors",
+    )
     parser.add_argument("--preview", action="store_true", help="send a binary preview frame per sampler step")
     parser.add_argument("--output-dir", metavar="DIR", help="where SaveImage writes (default: a temp dir)")
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
@@ -35,8 +40,9 @@ def run(args: argparse.Namespace, settings: object) -> int:
     if args.step_ms < 0:
         print("gentui sim: --step-ms must be 0 or more", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                        format="%(asctime)s [sim] %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s [sim] %(message)s", stream=sys.stderr
+    )
     try:
         return asyncio.run(_serve(args, models))
     except KeyboardInterrupt:
@@ -47,8 +53,15 @@ def run(args: argparse.Namespace, settings: object) -> int:
 async def _serve(args: argparse.Namespace, models: object) -> int:
     from gentui.backends.simulator import Simulator
 
-    sim = Simulator(host=args.host, port=args.port, step_ms=args.step_ms, models=models,
-                    jobs_api=args.jobs_api, output_dir=args.output_dir, preview=args.preview)
+    sim = Simulator(
+        host=args.host,
+        port=args.port,
+        step_ms=args.step_ms,
+        models=models,
+        jobs_api=args.jobs_api,
+        output_dir=args.output_dir,
+        preview=args.preview,
+    )
     try:
         await sim.start()
     except OSError as e:

@@ -8,8 +8,18 @@ runs it in the foreground. It is labelled as a simulator in its banner, in
 `/system_stats` and in its log.
 """
 
-from gentui.backends.simulator.catalogue import CatalogueError, ModelCatalogue, default_catalogue, load_catalogue
-from gentui.backends.simulator.server import Simulator, SimulatorHandle, start_simulator, start_simulator_async
+from gentui.backends.simulator.catalogue import (
+    CatalogueError,
+    ModelCatalogue,
+    default_catalogue,
+    load_catalogue,
+)
+from gentui.backends.simulator.server import (
+    Simulator,
+    SimulatorHandle,
+    start_simulator,
+    start_simulator_async,
+)
 
 __all__ = [
     "CatalogueError",

@@ -1,7 +1,6 @@
-"""The execution engine: ComfyUI's PromptQueue + PromptExecutor, simulated.
+"""The execution engine: ComfyUI's PromptExecutor and prompt worker, simulated.
 
-One prompt runs at a time, taken from a heap ordered by `number` (front=true
-gives negative numbers). Each run follows `execution.py` at v0.3.64: the
+One prompt runs at a time, taken from the queue (prompt_queue.py). Each run follows `execution.py` at v0.3.64: the
 classic cache (a node re-runs only when its inputs or something upstream
 changed), ComfyUI's execution order (`ExecutionList.ux_friendly_pick_node`),
 the same websocket messages in the same order, and the history entry written
@@ -13,28 +12,33 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import heapq
 import json
 import logging
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gentui.backends.simulator.catalogue import ModelCatalogue
+from gentui.backends.simulator.evaluate import (
+    NodeFailure,
+    compute,
+    input_reprs,
+    sampler_steps,
+    save_images,
+)
 from gentui.backends.simulator.faults import Faults
-from gentui.backends.simulator.evaluate import NodeFailure, compute, input_reprs, sampler_steps, save_images
 from gentui.backends.simulator.hub import Hub
 from gentui.backends.simulator.nodes import NODE_SPECS
 from gentui.backends.simulator.order import ExecutionList, is_link
 from gentui.backends.simulator.prerender import Prerenderer
 from gentui.backends.simulator.progress import Progress
+from gentui.backends.simulator.prompt_queue import PromptQueue, QueueItem
 from gentui.backends.simulator.render import preview_frames
 from gentui.backends.simulator.validate import coerce_inputs
 
 log = logging.getLogger("gentui.sim")
-MAX_HISTORY = 10000
 
 
 class Interrupted(Exception):
@@ -53,75 +57,33 @@ class Dirs:
         return {"output": self.output, "temp": self.temp, "input": self.input}.get(kind)
 
 
-@dataclass(order=True)
-class QueueItem:
-    """One queued prompt; `as_list()` is the 5-element form `/queue` and `/history` show."""
+class Engine(PromptQueue):
+    """The worker task that runs prompts from the queue, with the classic cache."""
 
-    number: float
-    prompt_id: str
-    seq: int
-    prompt: dict[str, Any] = field(compare=False)
-    extra_data: dict[str, Any] = field(compare=False)
-    outputs: list[str] = field(compare=False)
-
-    def as_list(self) -> list[Any]:
-        return [self.number, self.prompt_id, self.prompt, self.extra_data, list(self.outputs)]
-
-
-class Engine:
-    """Queue, cache, history and the worker task that runs prompts."""
-
-    def __init__(self, hub: Hub, catalogue: ModelCatalogue, dirs: Dirs, step_ms: float = 50.0,
-                 preview: bool = False, jobs_api: bool = False, faults: Faults | None = None) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        catalogue: ModelCatalogue,
+        dirs: Dirs,
+        step_ms: float = 50.0,
+        preview: bool = False,
+        jobs_api: bool = False,
+        faults: Faults | None = None,
+    ) -> None:
         self.hub, self.catalogue, self.dirs = hub, catalogue, dirs
         self.faults = faults or Faults()
         self.step_ms, self.preview, self.jobs_api = step_ms, preview, jobs_api
-        self.number = 0
-        self.queue: list[QueueItem] = []
-        self.running: QueueItem | None = None
-        self.history: dict[str, dict[str, Any]] = {}
+        PromptQueue.__init__(self, hub)
         self.outputs_cache: dict[str, tuple[Any, ...]] = {}
         self.ui_cache: dict[str, dict[str, Any]] = {}
         self.client_id: str | None = None
         self.last_node_id: str | None = None
         self.interrupt_flag = False
         self.busy_seconds = 0.0  # time spent executing prompts (for benchmarks)
-        self._seq = 0
-        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._rand = random.Random(0)
         self.prerender = Prerenderer()
         hub.state = lambda: (self.status(), self.client_id, self.last_node_id)
-
-    # ---- queue -------------------------------------------------------------------------------
-    def status(self) -> dict[str, Any]:
-        return {"status": {"exec_info": {"queue_remaining": len(self.queue) + (1 if self.running else 0)}}}
-
-    def queue_updated(self) -> None:
-        self.hub.emit("status", self.status())
-
-    def put(self, number: float, prompt_id: str, prompt: dict[str, Any], extra: dict[str, Any],
-            outputs: list[str]) -> None:
-        self._seq += 1
-        heapq.heappush(self.queue, QueueItem(number, prompt_id, self._seq, prompt, extra, outputs))
-        self.queue_updated()
-        self._wake.set()
-
-    def delete_pending(self, prompt_id: str) -> bool:
-        for i, item in enumerate(self.queue):
-            if item.prompt_id == prompt_id:
-                if len(self.queue) == 1:
-                    self.wipe_queue()
-                else:
-                    self.queue.pop(i)
-                    heapq.heapify(self.queue)
-                self.queue_updated()
-                return True
-        return False
-
-    def wipe_queue(self) -> None:
-        self.queue = []
-        self.queue_updated()
 
     def interrupt(self, prompt_id: str | None = None) -> bool:
         """Interrupt what runs (only if it is `prompt_id`, when given); True when it fired."""
@@ -135,21 +97,6 @@ class Engine:
         if free_memory:
             self.outputs_cache.clear()
             self.ui_cache.clear()
-
-    def get_history(self, prompt_id: str | None = None, max_items: int | None = None,
-                    offset: int = -1) -> dict[str, Any]:
-        if prompt_id is not None:
-            entry = self.history.get(prompt_id)
-            return {prompt_id: json.loads(json.dumps(entry))} if entry is not None else {}
-        if offset < 0 and max_items is not None:
-            offset = len(self.history) - max_items
-        out: dict[str, Any] = {}
-        for i, (k, v) in enumerate(self.history.items()):
-            if i >= offset:
-                out[k] = v
-                if max_items is not None and len(out) >= max_items:
-                    break
-        return out
 
     # ---- worker ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -166,12 +113,7 @@ class Engine:
 
     async def _worker(self) -> None:
         while True:
-            while not self.queue:
-                self._wake.clear()
-                await self._wake.wait()
-            item = heapq.heappop(self.queue)
-            self.running = item
-            self.queue_updated()
+            item = await self.get()
             started = time.perf_counter()
             try:
                 success, messages, result = await self._execute(item)
@@ -184,20 +126,6 @@ class Engine:
             elapsed = time.perf_counter() - started
             self.busy_seconds += elapsed
             log.info("Prompt executed in %.2f seconds", elapsed)
-
-    def _task_done(self, item: QueueItem, success: bool, messages: list, result: dict[str, Any]) -> None:
-        self.running = None
-        if len(self.history) > MAX_HISTORY:
-            self.history.pop(next(iter(self.history)))
-        self.history.pop(item.prompt_id, None)  # a reused id moves to the newest place
-        self.history[item.prompt_id] = {
-            "prompt": item.as_list(),
-            "outputs": {},
-            "status": {"status_str": "success" if success else "error", "completed": success,
-                       "messages": messages},
-            **result,
-        }
-        self.queue_updated()
 
     # ---- one prompt --------------------------------------------------------------------------
     def _signatures(self, prompt: dict[str, Any]) -> dict[str, str]:
@@ -258,17 +186,35 @@ class Engine:
                 success = False
                 node_type = prompt[nid]["class_type"]
                 if isinstance(ex, Interrupted):
-                    self._add_message(messages, "execution_interrupted", {
-                        "prompt_id": pid, "node_id": nid, "node_type": node_type, "executed": list(executed)}, True)
+                    self._add_message(
+                        messages,
+                        "execution_interrupted",
+                        {"prompt_id": pid, "node_id": nid, "node_type": node_type, "executed": list(executed)},
+                        True,
+                    )
                 else:
                     inputs = coerce_inputs(prompt[nid], self.catalogue)
-                    link_types = {k: NODE_SPECS[prompt[v[0]]["class_type"]].return_types[v[1]]
-                                  for k, v in inputs.items() if is_link(v)}
-                    self._add_message(messages, "execution_error", {
-                        "prompt_id": pid, "node_id": nid, "node_type": node_type, "executed": list(executed),
-                        "exception_message": ex.message, "exception_type": ex.exception_type,
-                        "traceback": ex.traceback, "current_inputs": input_reprs(inputs, link_types),
-                        "current_outputs": list(prompt)}, False)
+                    link_types = {
+                        k: NODE_SPECS[prompt[v[0]]["class_type"]].return_types[v[1]]
+                        for k, v in inputs.items()
+                        if is_link(v)
+                    }
+                    self._add_message(
+                        messages,
+                        "execution_error",
+                        {
+                            "prompt_id": pid,
+                            "node_id": nid,
+                            "node_type": node_type,
+                            "executed": list(executed),
+                            "exception_message": ex.message,
+                            "exception_type": ex.exception_type,
+                            "traceback": ex.traceback,
+                            "current_inputs": input_reprs(inputs, link_types),
+                            "current_outputs": list(prompt),
+                        },
+                        False,
+                    )
                 break
             order.complete(nid)
             await asyncio.sleep(0)
@@ -282,8 +228,9 @@ class Engine:
         self.last_node_id = None
         return success, messages, {"outputs": outputs, "meta": meta}
 
-    async def _run_node(self, item: QueueItem, nid: str, sigs: dict[str, str], progress: Progress,
-                        executed: list[str]) -> None:
+    async def _run_node(
+        self, item: QueueItem, nid: str, sigs: dict[str, str], progress: Progress, executed: list[str]
+    ) -> None:
         prompt, pid, cid = item.prompt, item.prompt_id, self.client_id
         node = prompt[nid]
         class_type = node["class_type"]
@@ -291,8 +238,9 @@ class Engine:
         if sigs[nid] in self.outputs_cache:
             if cid is not None:
                 ui = self.ui_cache.get(sigs[nid]) or {}
-                self.hub.emit("executed", {"node": nid, "display_node": nid, "output": ui.get("output"),
-                                           "prompt_id": pid}, cid)
+                self.hub.emit(
+                    "executed", {"node": nid, "display_node": nid, "output": ui.get("output"), "prompt_id": pid}, cid
+                )
             progress.finish(nid)
             return
         progress.start(nid)
@@ -332,11 +280,14 @@ class Engine:
         executed.append(nid)
         self.outputs_cache[sigs[nid]] = result
         if ui_output is not None:
-            self.ui_cache[sigs[nid]] = {"meta": {"node_id": nid, "display_node": nid, "parent_node": None,
-                                                 "real_node_id": nid}, "output": ui_output}
+            self.ui_cache[sigs[nid]] = {
+                "meta": {"node_id": nid, "display_node": nid, "parent_node": None, "real_node_id": nid},
+                "output": ui_output,
+            }
             if cid is not None:
-                self.hub.emit("executed", {"node": nid, "display_node": nid, "output": ui_output,
-                                           "prompt_id": pid}, cid)
+                self.hub.emit(
+                    "executed", {"node": nid, "display_node": nid, "output": ui_output, "prompt_id": pid}, cid
+                )
         progress.finish(nid)
 
     async def _sample(self, pid: str, nid: str, steps: int, scene: dict[str, Any], progress: Progress) -> None:
@@ -370,8 +321,9 @@ class Engine:
             prefix, root, kind, level = f"ComfyUI_temp_{suffix}", self.dirs.temp, "temp", 1
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self.prerender.pool, save_images, scene, prefix, root, kind, texts,
-                                              level, self.prerender.encoded)
+            return await loop.run_in_executor(
+                self.prerender.pool, save_images, scene, prefix, root, kind, texts, level, self.prerender.encoded
+            )
         except NodeFailure:
             raise
         except OSError as e:

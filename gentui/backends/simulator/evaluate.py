@@ -21,13 +21,44 @@ from gentui.backends.simulator.render import encode_png, render_scene
 
 SAFETENSOR_ERROR = "safetensors._safetensors_rust.SafetensorError"
 _LOAD_TRACEBACK = [
-    "  File \"ComfyUI/execution.py\", line 496, in execute\n    output_data, output_ui, has_subgraph, has_pending_tasks = await get_output_data(prompt_id, unique_id, obj, input_data_all, execution_block_cb=execution_block_cb, pre_execute_cb=pre_execute_cb, hidden_inputs=hidden_inputs)\n                                                              ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n",
-    "  File \"ComfyUI/execution.py\", line 315, in get_output_data\n    return_values = await _async_map_node_over_list(prompt_id, unique_id, obj, input_data_all, obj.FUNCTION, allow_interrupt=True, execution_block_cb=execution_block_cb, pre_execute_cb=pre_execute_cb, hidden_inputs=hidden_inputs)\n                    ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n",
-    "  File \"ComfyUI/execution.py\", line 289, in _async_map_node_over_list\n    await process_inputs(input_dict, i)\n",
-    "  File \"ComfyUI/execution.py\", line 277, in process_inputs\n    result = f(**inputs)\n             ^^^^^^^^^^^\n",
-    "  File \"ComfyUI/nodes.py\", line 675, in load_lora\n    lora = comfy.utils.load_torch_file(lora_path, safe_load=True)\n           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n",
-    "  File \"ComfyUI/comfy/utils.py\", line 75, in load_torch_file\n    raise e\n",
-    "  File \"ComfyUI/comfy/utils.py\", line 59, in load_torch_file\n    with safetensors.safe_open(ckpt, framework=\"pt\", device=device.type) as f:\n         ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n",
+    (
+        '  File "ComfyUI/execution.py", line 496, in execute\n'
+        "    output_data, output_ui, has_subgraph, has_pending_tasks = await get_output_data(pr"
+        "ompt_id, unique_id, obj, input_data_all, execution_block_cb=execution_block_cb, pre_ex"
+        "ecute_cb=pre_execute_cb, hidden_inputs=hidden_inputs)\n"
+        "                                                              ^^^^^^^^^^^^^^^^^^^^^^^^"
+        "^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^"
+        "^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+    ),
+    (
+        '  File "ComfyUI/execution.py", line 315, in get_output_data\n'
+        "    return_values = await _async_map_node_over_list(prompt_id, unique_id, obj, input_d"
+        "ata_all, obj.FUNCTION, allow_interrupt=True, execution_block_cb=execution_block_cb, pr"
+        "e_execute_cb=pre_execute_cb, hidden_inputs=hidden_inputs)\n"
+        "                    ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^"
+        "^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^"
+        "^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+    ),
+    (
+        '  File "ComfyUI/execution.py", line 289, in _async_map_node_over_list\n'
+        "    await process_inputs(input_dict, i)\n"
+    ),
+    (
+        '  File "ComfyUI/execution.py", line 277, in process_inputs\n'
+        "    result = f(**inputs)\n"
+        "             ^^^^^^^^^^^\n"
+    ),
+    (
+        '  File "ComfyUI/nodes.py", line 675, in load_lora\n'
+        "    lora = comfy.utils.load_torch_file(lora_path, safe_load=True)\n"
+        "           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+    ),
+    ('  File "ComfyUI/comfy/utils.py", line 75, in load_torch_file\n    raise e\n'),
+    (
+        '  File "ComfyUI/comfy/utils.py", line 59, in load_torch_file\n'
+        '    with safetensors.safe_open(ckpt, framework="pt", device=device.type) as f:\n'
+        "         ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+    ),
 ]
 # What a real server shows in `current_inputs` for non-literal values.
 _REPRS = {
@@ -63,7 +94,9 @@ def input_reprs(inputs: dict[str, Any], link_types: dict[str, str]) -> dict[str,
 
 def _load(cat: ModelCatalogue, name: str) -> None:
     if cat.is_broken(name):
-        raise NodeFailure(SAFETENSOR_ERROR, "Error while deserializing header: header too large\n", list(_LOAD_TRACEBACK))
+        raise NodeFailure(
+            SAFETENSOR_ERROR, "Error while deserializing header: header too large\n", list(_LOAD_TRACEBACK)
+        )
 
 
 def _patched(obj: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -134,12 +167,17 @@ def sampler_scene(class_type: str, a: dict[str, Any]) -> dict[str, Any]:
     model, pos, neg, latent = a["model"], a["positive"], a["negative"], a["latent_image"]
     clip_strength = {name: s for name, s in (pos.get("clip") or {}).get("loras", [])}
     scene = {
-        "width": latent.get("width", 512), "height": latent.get("height", 512), "batch": latent.get("batch", 1),
+        "width": latent.get("width", 512),
+        "height": latent.get("height", 512),
+        "batch": latent.get("batch", 1),
         "seed": int(a["seed"] if class_type == "KSampler" else a["noise_seed"]),
-        "steps": int(a["steps"]), "cfg": float(a["cfg"]),
-        "sampler": a["sampler_name"], "scheduler": a["scheduler"],
+        "steps": int(a["steps"]),
+        "cfg": float(a["cfg"]),
+        "sampler": a["sampler_name"],
+        "scheduler": a["scheduler"],
         "denoise": float(a.get("denoise", 1.0)),
-        "positive": pos.get("text", ""), "negative": neg.get("text", ""),
+        "positive": pos.get("text", ""),
+        "negative": neg.get("text", ""),
         "models": list(model.get("models", [])) + list((pos.get("clip") or {}).get("clip", [])),
         "loras": [[name, s, clip_strength.get(name)] for name, s in model.get("loras", [])],
         "extra": {k: model[k] for k in ("shift", "dtype") if k in model},
@@ -150,8 +188,12 @@ def sampler_scene(class_type: str, a: dict[str, Any]) -> dict[str, Any]:
     if neg.get("zero"):
         scene["extra"]["negative_zero"] = True
     if class_type == "KSamplerAdvanced":
-        scene["extra"]["advanced"] = [a["add_noise"], int(a["start_at_step"]), int(a["end_at_step"]),
-                                      a["return_with_leftover_noise"]]
+        scene["extra"]["advanced"] = [
+            a["add_noise"],
+            int(a["start_at_step"]),
+            int(a["end_at_step"]),
+            a["return_with_leftover_noise"],
+        ]
     return scene
 
 
@@ -169,8 +211,15 @@ def next_counter(folder: Path, filename: str) -> int:
     return best + 1
 
 
-def save_images(scene: dict[str, Any], prefix: str, root: Path, kind: str, texts: dict[str, str],
-                compress_level: int, encode: Any = None) -> list[dict[str, str]]:
+def save_images(
+    scene: dict[str, Any],
+    prefix: str,
+    root: Path,
+    kind: str,
+    texts: dict[str, str],
+    compress_level: int,
+    encode: Any = None,
+) -> list[dict[str, str]]:
     """Render the scene's batch and write it like SaveImage (runs in a worker thread).
 
     `encode(scene, texts, level) -> bytes` may supply pre-rendered PNGs.
@@ -179,8 +228,11 @@ def save_images(scene: dict[str, Any], prefix: str, root: Path, kind: str, texts
     root = Path(os.path.abspath(root))
     folder = Path(os.path.abspath(root / sub))
     if os.path.commonpath((str(root), str(folder))) != str(root):
-        raise NodeFailure("Exception", "**** ERROR: Saving image outside the output folder is not allowed.\n"
-                          f" full_output_folder: {folder}\n         output_dir: {root}")
+        raise NodeFailure(
+            "Exception",
+            "**** ERROR: Saving image outside the output folder is not allowed.\n"
+            f" full_output_folder: {folder}\n         output_dir: {root}",
+        )
     folder.mkdir(parents=True, exist_ok=True)
     counter = next_counter(folder, filename)
     results = []

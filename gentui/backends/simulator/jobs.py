@@ -38,8 +38,17 @@ def _meta(extra: dict[str, Any]) -> tuple[Any, Any]:
 def from_queue(item: list[Any], status: str, detail: bool = False) -> dict[str, Any]:
     priority, prompt_id, prompt, extra, _ = item
     create_time, workflow_id = _meta(extra)
-    job = _prune({"id": prompt_id, "status": status, "priority": priority, "create_time": create_time,
-                  "outputs_count": 0, "previewable_outputs_count": 0, "workflow_id": workflow_id})
+    job = _prune(
+        {
+            "id": prompt_id,
+            "status": status,
+            "priority": priority,
+            "create_time": create_time,
+            "outputs_count": 0,
+            "previewable_outputs_count": 0,
+            "workflow_id": workflow_id,
+        }
+    )
     if detail:
         job["workflow"] = {"prompt": prompt, "extra_data": extra}
     return job
@@ -72,10 +81,21 @@ def from_history(prompt_id: str, entry: dict[str, Any], detail: bool = False) ->
                     count += 1
                     if preview is None and it.get("type") == "output":
                         preview = {**it, "nodeId": nid, "mediaType": media}
-    job = _prune({"id": prompt_id, "status": status, "priority": priority, "create_time": create_time,
-                  "execution_start_time": start, "execution_end_time": end, "execution_error": error,
-                  "outputs_count": count, "previewable_outputs_count": count, "preview_output": preview,
-                  "workflow_id": workflow_id})
+    job = _prune(
+        {
+            "id": prompt_id,
+            "status": status,
+            "priority": priority,
+            "create_time": create_time,
+            "execution_start_time": start,
+            "execution_end_time": end,
+            "execution_error": error,
+            "outputs_count": count,
+            "previewable_outputs_count": count,
+            "preview_output": preview,
+            "workflow_id": workflow_id,
+        }
+    )
     if detail:
         job["outputs"] = entry.get("outputs") or {}
         job["execution_status"] = status_info
@@ -94,8 +114,15 @@ def get_job(engine: Engine, job_id: str) -> dict[str, Any] | None:
     return None
 
 
-def list_jobs(engine: Engine, statuses: list[str] | None, workflow_id: str | None, sort_by: str,
-              sort_order: str, limit: int | None, offset: int) -> tuple[list[dict[str, Any]], int]:
+def list_jobs(
+    engine: Engine,
+    statuses: list[str] | None,
+    workflow_id: str | None,
+    sort_by: str,
+    sort_order: str,
+    limit: int | None,
+    offset: int,
+) -> tuple[list[dict[str, Any]], int]:
     wanted = set(statuses or STATUSES)
     jobs: list[dict[str, Any]] = []
     if "in_progress" in wanted and engine.running is not None:
@@ -110,12 +137,15 @@ def list_jobs(engine: Engine, statuses: list[str] | None, workflow_id: str | Non
     if workflow_id:
         jobs = [j for j in jobs if j.get("workflow_id") == workflow_id]
     if sort_by == "execution_duration":
+
         def key(j: dict[str, Any]) -> Any:
             s, e = j.get("execution_start_time", 0), j.get("execution_end_time", 0)
             return e - s if s and e else 0
     else:
+
         def key(j: dict[str, Any]) -> Any:
             return j.get("create_time", 0)
+
     jobs.sort(key=key, reverse=sort_order == "desc")
     total = len(jobs)
     jobs = jobs[offset:] if offset > 0 else jobs

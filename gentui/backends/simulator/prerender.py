@@ -50,8 +50,9 @@ class Prerenderer:
             return future.result()
         return encode_png(render_scene(scene), texts, level)
 
-    def look_ahead(self, prompt: dict[str, Any], sampler_id: str, scene: dict[str, Any],
-                   value_of: Any, texts: dict[str, str]) -> None:
+    def look_ahead(
+        self, prompt: dict[str, Any], sampler_id: str, scene: dict[str, Any], value_of: Any, texts: dict[str, str]
+    ) -> None:
         """Start encoding what the image nodes fed by `sampler_id` will save, when that is already known.
 
         `value_of(link)` returns a cached upstream output or None.

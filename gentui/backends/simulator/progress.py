@@ -12,7 +12,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gentui.backends.simulator.hub import PREVIEW_IMAGE, PREVIEW_IMAGE_WITH_METADATA, Hub
+from gentui.backends.simulator.hub import (
+    PREVIEW_IMAGE,
+    PREVIEW_IMAGE_WITH_METADATA,
+    Hub,
+)
 
 FORMATS = {"image/jpeg": 1, "image/png": 2}
 
@@ -25,11 +29,19 @@ class Progress:
         self.nodes: dict[str, dict[str, Any]] = {}
 
     def _set(self, nid: str, state: str, value: Any, maximum: Any) -> None:
-        self.nodes[nid] = {"value": value, "max": maximum, "state": state, "node_id": nid,
-                           "prompt_id": self.prompt_id, "display_node_id": nid, "parent_node_id": None,
-                           "real_node_id": nid}
-        self.hub.emit("progress_state", {"prompt_id": self.prompt_id, "nodes": json.loads(json.dumps(self.nodes))},
-                      self.client_id)
+        self.nodes[nid] = {
+            "value": value,
+            "max": maximum,
+            "state": state,
+            "node_id": nid,
+            "prompt_id": self.prompt_id,
+            "display_node_id": nid,
+            "parent_node_id": None,
+            "real_node_id": nid,
+        }
+        self.hub.emit(
+            "progress_state", {"prompt_id": self.prompt_id, "nodes": json.loads(json.dumps(self.nodes))}, self.client_id
+        )
 
     def start(self, nid: str) -> None:
         self._set(nid, "running", 0.0, 1.0)
@@ -39,15 +51,24 @@ class Progress:
         maximum = entry["max"] if entry else 1
         self._set(nid, "finished", maximum, maximum)
 
-    def step(self, nid: str, value: int, maximum: int, image: bytes | None = None,
-             image_type: str = "image/jpeg") -> None:
+    def step(
+        self, nid: str, value: int, maximum: int, image: bytes | None = None, image_type: str = "image/jpeg"
+    ) -> None:
         """One sampler step (or a SaveImageWebsocket image) with an optional preview."""
         self._set(nid, "running", value, maximum)
         cid = self.client_id
         metadata = self.hub.supports_metadata(cid)
         if image is not None and metadata:
-            meta = json.dumps({"node_id": nid, "prompt_id": self.prompt_id, "display_node_id": nid,
-                               "parent_node_id": None, "real_node_id": nid, "image_type": image_type}).encode()
+            meta = json.dumps(
+                {
+                    "node_id": nid,
+                    "prompt_id": self.prompt_id,
+                    "display_node_id": nid,
+                    "parent_node_id": None,
+                    "real_node_id": nid,
+                    "image_type": image_type,
+                }
+            ).encode()
             self.hub.emit(PREVIEW_IMAGE_WITH_METADATA, len(meta).to_bytes(4, "big") + meta + image, cid)
         self.hub.emit("progress", {"value": value, "max": maximum, "prompt_id": self.prompt_id, "node": nid}, cid)
         if image is not None and not metadata:

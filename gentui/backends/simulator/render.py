@@ -99,7 +99,9 @@ def render_scene(scene: dict[str, Any], width: int | None = None, height: int | 
         cy = h * 0.42 + (_unit("y", seed, slot) - 0.5) * h * 0.12
         r = unit * (1.4 + _unit("r", seed, slot, positive) * 0.5)
         # Body, head, hair cap.
-        draw.rounded_rectangle((cx - r * 1.3, cy + r * 0.9, cx + r * 1.3, cy + r * 5.0), radius=int(r * 0.6), fill=outfit)
+        draw.rounded_rectangle(
+            (cx - r * 1.3, cy + r * 0.9, cx + r * 1.3, cy + r * 5.0), radius=int(r * 0.6), fill=outfit
+        )
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=skin)
         draw.chord((cx - r * 1.08, cy - r * 1.12, cx + r * 1.08, cy + r * 0.7), 180, 360, fill=hair)
         # Side ponytails and a scrunchie dot, one per LoRA that reaches this figure.
@@ -107,7 +109,9 @@ def render_scene(scene: dict[str, Any], width: int | None = None, height: int | 
             side = 1 if (k + slot) % 2 == 0 else -1
             px = cx + side * r * (1.05 + 0.25 * k)
             length = r * (0.8 + 2.2 * t)
-            draw.ellipse((px - r * 0.35, cy - r * 0.4, px + r * 0.35, cy - r * 0.4 + length), fill=_mix(hair, colour, 0.5))
+            draw.ellipse(
+                (px - r * 0.35, cy - r * 0.4, px + r * 0.35, cy - r * 0.4 + length), fill=_mix(hair, colour, 0.5)
+            )
             draw.ellipse((px - r * 0.22, cy - r * 0.55, px + r * 0.22, cy - r * 0.15), fill=colour)
         # Ahoge: its lean is the seed's.
         lean = (_unit("ahoge", seed, slot) - 0.5) * r
@@ -120,7 +124,9 @@ def render_scene(scene: dict[str, Any], width: int | None = None, height: int | 
     for i in range(cells):
         x0 = int(i * w / cells)
         x1 = int((i + 1) * w / cells)
-        draw.rectangle((x0, h - strip_h, x1, h), fill=_hue_rgb(digest[i] / 255.0, 0.7, 0.4 + digest[(i + 7) % 32] / 425.0))
+        draw.rectangle(
+            (x0, h - strip_h, x1, h), fill=_hue_rgb(digest[i] / 255.0, 0.7, 0.4 + digest[(i + 7) % 32] / 425.0)
+        )
     draw.text((4, 2), f"SIMULATED seed {seed}", fill=(255, 255, 255))
     return img
 

@@ -60,21 +60,31 @@ def build_routes(sim: "Simulator") -> web.RouteTableDef:
             number = -engine.number if body.get("front") else engine.number
             engine.number += 1
         if "prompt" not in body:
-            err = {"type": "no_prompt", "message": "No prompt provided", "details": "No prompt provided",
-                   "extra_info": {}}
+            err = {
+                "type": "no_prompt",
+                "message": "No prompt provided",
+                "details": "No prompt provided",
+                "extra_info": {},
+            }
             return web.json_response({"error": err, "node_errors": {}}, status=400)
         prompt = body["prompt"]
         client_pid = body.get("prompt_id")
         if client_pid is None:
             prompt_id = str(uuid.uuid4())
         elif sim.jobs_api and not jobs.valid_job_id(client_pid):
-            err = {"type": "invalid_prompt_id", "message": "prompt_id must be a valid UUID",
-                   "details": "prompt_id must be a UUID string in canonical lowercase hyphenated form; omit it to "
-                              "let the server generate one", "extra_info": {}}
+            err = {
+                "type": "invalid_prompt_id",
+                "message": "prompt_id must be a valid UUID",
+                "details": "prompt_id must be a UUID string in canonical lowercase hyphenated form; omit it to "
+                "let the server generate one",
+                "extra_info": {},
+            }
             return web.json_response({"error": err, "node_errors": {}}, status=400)
         else:
             prompt_id = str(client_pid)
-        verdict = validate_prompt(prompt, cat, newer=sim.jobs_api, partial_targets=body.get("partial_execution_targets"))
+        verdict = validate_prompt(
+            prompt, cat, newer=sim.jobs_api, partial_targets=body.get("partial_execution_targets")
+        )
         extra = body.get("extra_data") or {}
         if not isinstance(extra, dict):
             extra = {}
@@ -172,16 +182,31 @@ def build_routes(sim: "Simulator") -> web.RouteTableDef:
 
     @r.get("/experiment/models")
     async def get_experiment_models(request: web.Request) -> web.Response:
-        return web.json_response([{"name": f, "folders": [f"/simulated/models/{f}"]} for f in cat.folders
-                                  if f not in ("configs", "custom_nodes")])
+        return web.json_response(
+            [
+                {"name": f, "folders": [f"/simulated/models/{f}"]}
+                for f in cat.folders
+                if f not in ("configs", "custom_nodes")
+            ]
+        )
 
     @r.get("/experiment/models/{folder}")
     async def get_experiment_models_folder(request: web.Request) -> web.Response:
         folder = request.match_info["folder"]
         if not cat.has_folder(folder):
             return web.Response(status=404)
-        return web.json_response([{"name": n, "pathIndex": 0, "modified": 1767225600.0, "created": 1767225600.0,
-                                   "size": 1024 * (1 + len(n))} for n in cat.names(folder)])
+        return web.json_response(
+            [
+                {
+                    "name": n,
+                    "pathIndex": 0,
+                    "modified": 1767225600.0,
+                    "created": 1767225600.0,
+                    "size": 1024 * (1 + len(n)),
+                }
+                for n in cat.names(folder)
+            ]
+        )
 
     @r.get("/embeddings")
     async def get_embeddings(request: web.Request) -> web.Response:
@@ -194,19 +219,36 @@ def build_routes(sim: "Simulator") -> web.RouteTableDef:
     @r.get("/system_stats")
     async def system_stats(request: web.Request) -> web.Response:
         gib = 1024**3
-        return web.json_response({
-            "system": {
-                "os": os.name, "ram_total": 32 * gib, "ram_free": 24 * gib,
-                "comfyui_version": NEW_VERSION if sim.jobs_api else OLD_VERSION,
-                "required_frontend_version": "1.27.10", "installed_templates_version": "0.1.95",
-                "required_templates_version": "0.1.95", "python_version": sys.version,
-                "pytorch_version": "simulated", "embedded_python": False,
-                "argv": ["gentui", "sim"], "simulator": True,
-                "simulator_note": "gentui-simulator: a test double of a ComfyUI server, not ComfyUI",
-            },
-            "devices": [{"name": "gentui-simulator", "type": "cpu", "index": None, "vram_total": 8 * gib,
-                         "vram_free": 8 * gib, "torch_vram_total": 0, "torch_vram_free": 0}],
-        })
+        return web.json_response(
+            {
+                "system": {
+                    "os": os.name,
+                    "ram_total": 32 * gib,
+                    "ram_free": 24 * gib,
+                    "comfyui_version": NEW_VERSION if sim.jobs_api else OLD_VERSION,
+                    "required_frontend_version": "1.27.10",
+                    "installed_templates_version": "0.1.95",
+                    "required_templates_version": "0.1.95",
+                    "python_version": sys.version,
+                    "pytorch_version": "simulated",
+                    "embedded_python": False,
+                    "argv": ["gentui", "sim"],
+                    "simulator": True,
+                    "simulator_note": "gentui-simulator: a test double of a ComfyUI server, not ComfyUI",
+                },
+                "devices": [
+                    {
+                        "name": "gentui-simulator",
+                        "type": "cpu",
+                        "index": None,
+                        "vram_total": 8 * gib,
+                        "vram_free": 8 * gib,
+                        "torch_vram_total": 0,
+                        "torch_vram_free": 0,
+                    }
+                ],
+            }
+        )
 
     @r.get("/")
     async def root(request: web.Request) -> web.Response:
@@ -247,8 +289,17 @@ def _add_jobs_routes(r: web.RouteTableDef, sim: "Simulator") -> None:
         except ValueError:
             return _bad("offset must be an integer")
         found, total = jobs.list_jobs(engine, statuses, q.get("workflow_id"), sort_by, sort_order, limit, offset)
-        return web.json_response({"jobs": found, "pagination": {"offset": offset, "limit": limit, "total": total,
-                                                                 "has_more": offset + len(found) < total}})
+        return web.json_response(
+            {
+                "jobs": found,
+                "pagination": {
+                    "offset": offset,
+                    "limit": limit,
+                    "total": total,
+                    "has_more": offset + len(found) < total,
+                },
+            }
+        )
 
     @r.get("/api/jobs/{job_id}")
     async def get_job(request: web.Request) -> web.Response:

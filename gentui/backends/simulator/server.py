@@ -22,7 +22,11 @@ from typing import Any
 
 from aiohttp import web
 
-from gentui.backends.simulator.catalogue import ModelCatalogue, default_catalogue, load_catalogue
+from gentui.backends.simulator.catalogue import (
+    ModelCatalogue,
+    default_catalogue,
+    load_catalogue,
+)
 from gentui.backends.simulator.engine import Dirs, Engine
 from gentui.backends.simulator.faults import Faults
 from gentui.backends.simulator.hub import Hub
@@ -76,9 +80,16 @@ class Simulator:
         preview: send binary preview frames per sampler step (like `--preview-method latent2rgb`).
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, step_ms: float = 50.0,
-                 models: Any = None, jobs_api: bool = False, output_dir: str | Path | None = None,
-                 preview: bool = False) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        step_ms: float = 50.0,
+        models: Any = None,
+        jobs_api: bool = False,
+        output_dir: str | Path | None = None,
+        preview: bool = False,
+    ) -> None:
         self.host, self.port, self.step_ms = host, port, step_ms
         self.jobs_api, self.preview = jobs_api, preview
         self.catalogue = _catalogue(models)
@@ -109,8 +120,9 @@ class Simulator:
         """Bind and serve; afterwards `.port` and `.url` are the real ones."""
         self.faults = Faults()
         self.hub = Hub(self.faults)
-        self.engine = Engine(self.hub, self.catalogue, self.dirs, self.step_ms, self.preview, self.jobs_api,
-                             self.faults)
+        self.engine = Engine(
+            self.hub, self.catalogue, self.dirs, self.step_ms, self.preview, self.jobs_api, self.faults
+        )
         app = web.Application(middlewares=[_guard], client_max_size=100 * 1024 * 1024)
         app[FAULTS_KEY] = self.faults
         routes = build_routes(self)
@@ -269,6 +281,8 @@ class SimulatorHandle:
 
     def restart(self, delay: float = 0.0) -> None:
         """Come back (after `delay` seconds) on the same port with an empty queue and history."""
+        if self.sim is not None and self.sim.engine is not None:
+            self._kwargs["step_ms"] = self.sim.engine.step_ms  # keep a tuned step time across restarts
         if self._loop is not None and self._loop.is_running():
             self.kill()
         if delay:
@@ -276,9 +290,16 @@ class SimulatorHandle:
         self._start()
 
 
-def start_simulator(port: int = 0, step_ms: float = 50.0, models: Any = None, jobs_api: bool = False,
-                    host: str = "127.0.0.1", output_dir: str | Path | None = None,
-                    preview: bool = False) -> SimulatorHandle:
+def start_simulator(
+    port: int = 0,
+    step_ms: float = 50.0,
+    models: Any = None,
+    jobs_api: bool = False,
+    host: str = "127.0.0.1",
+    output_dir: str | Path | None = None,
+    preview: bool = False,
+) -> SimulatorHandle:
     """Run a ComfyUI simulator (a test double) in a background thread; returns its handle."""
-    return SimulatorHandle(port=port, step_ms=step_ms, models=models, jobs_api=jobs_api, host=host,
-                           output_dir=output_dir, preview=preview)
+    return SimulatorHandle(
+        port=port, step_ms=step_ms, models=models, jobs_api=jobs_api, host=host, output_dir=output_dir, preview=preview
+    )

@@ -16,8 +16,16 @@ from gentui.backends.simulator.catalogue import ModelCatalogue
 from gentui.backends.simulator.nodes import NODE_SPECS
 
 _TB_INNER = [
-    "  File \"ComfyUI/execution.py\", line 808, in validate_inputs\n    r = await validate_inputs(prompt_id, prompt, o_id, validated)\n        ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n",
-    "  File \"ComfyUI/execution.py\", line 788, in validate_inputs\n    o_class_type = prompt[o_id]['class_type']\n                   ~~~~~~^^^^^^\n",
+    (
+        '  File "ComfyUI/execution.py", line 808, in validate_inputs\n'
+        "    r = await validate_inputs(prompt_id, prompt, o_id, validated)\n"
+        "        ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+    ),
+    (
+        '  File "ComfyUI/execution.py", line 788, in validate_inputs\n'
+        "    o_class_type = prompt[o_id]['class_type']\n"
+        "                   ~~~~~~^^^^^^\n"
+    ),
 ]
 
 
@@ -46,8 +54,9 @@ def _err(type_: str, message: str, details: str = "", extra: dict[str, Any] | No
     return {"type": type_, "message": message, "details": details, "extra_info": extra or {}}
 
 
-def validate_prompt(prompt: Any, cat: ModelCatalogue, newer: bool = False,
-                    partial_targets: list[str] | None = None) -> Verdict:
+def validate_prompt(
+    prompt: Any, cat: ModelCatalogue, newer: bool = False, partial_targets: list[str] | None = None
+) -> Verdict:
     """Validate an API-format graph; `newer` switches to post-Jobs-API error types."""
     if not isinstance(prompt, dict):
         raise PromptShapeError("prompt is not an object")
@@ -58,24 +67,46 @@ def validate_prompt(prompt: Any, cat: ModelCatalogue, newer: bool = False,
         title = (node.get("_meta") or {}).get("title") if isinstance(node.get("_meta"), dict) else None
         if "class_type" not in node:
             if newer:
-                return Verdict(False, _err(
-                    "missing_node_type",
-                    f"Node '{title or f'ID #{node_id}'}' has no class_type. The workflow may be corrupted or a "
-                    "custom node is missing.",
-                    f"Node ID '#{node_id}'", {"node_id": node_id, "class_type": None, "node_title": title}))
-            return Verdict(False, _err("invalid_prompt",
-                                       "Cannot execute because a node is missing the class_type property.",
-                                       f"Node ID '#{node_id}'"))
+                return Verdict(
+                    False,
+                    _err(
+                        "missing_node_type",
+                        f"Node '{title or f'ID #{node_id}'}' has no class_type. The workflow may be corrupted or a "
+                        "custom node is missing.",
+                        f"Node ID '#{node_id}'",
+                        {"node_id": node_id, "class_type": None, "node_title": title},
+                    ),
+                )
+            return Verdict(
+                False,
+                _err(
+                    "invalid_prompt",
+                    "Cannot execute because a node is missing the class_type property.",
+                    f"Node ID '#{node_id}'",
+                ),
+            )
         class_type = node["class_type"]
         spec = NODE_SPECS.get(class_type) if isinstance(class_type, str) else None
         if spec is None:
             if newer:
                 title = title or class_type
-                return Verdict(False, _err(
-                    "missing_node_type", f"Node '{title}' not found. The custom node may not be installed.",
-                    f"Node ID '#{node_id}'", {"node_id": node_id, "class_type": class_type, "node_title": title}))
-            return Verdict(False, _err("invalid_prompt", f"Cannot execute because node {class_type} does not exist.",
-                                       f"Node ID '#{node_id}'"))
+                return Verdict(
+                    False,
+                    _err(
+                        "missing_node_type",
+                        f"Node '{title}' not found. The custom node may not be installed.",
+                        f"Node ID '#{node_id}'",
+                        {"node_id": node_id, "class_type": class_type, "node_title": title},
+                    ),
+                )
+            return Verdict(
+                False,
+                _err(
+                    "invalid_prompt",
+                    f"Cannot execute because node {class_type} does not exist.",
+                    f"Node ID '#{node_id}'",
+                ),
+            )
         if spec.output_node and (partial_targets is None or node_id in partial_targets):
             outputs.append(node_id)
     if not outputs:
@@ -89,8 +120,17 @@ def validate_prompt(prompt: Any, cat: ModelCatalogue, newer: bool = False,
         try:
             valid, reasons, _ = _validate_inputs(prompt, out, validated, cat)
         except Exception as ex:  # noqa: BLE001 - mirrors the server's catch-all
-            valid, reasons = False, [_err("exception_during_validation", "Exception when validating node", str(ex),
-                                          {"exception_type": _type_name(ex), "traceback": []})]
+            valid, reasons = (
+                False,
+                [
+                    _err(
+                        "exception_during_validation",
+                        "Exception when validating node",
+                        str(ex),
+                        {"exception_type": _type_name(ex), "traceback": []},
+                    )
+                ],
+            )
             validated[out] = (False, reasons, out)
         if valid:
             good.append(out)
@@ -98,13 +138,18 @@ def validate_prompt(prompt: Any, cat: ModelCatalogue, newer: bool = False,
         failures.append((out, reasons))
         for nid, (ok, why, _) in validated.items():
             if not ok and why:
-                entry = node_errors.setdefault(nid, {"errors": why, "dependent_outputs": [],
-                                                     "class_type": prompt[nid]["class_type"]})
+                entry = node_errors.setdefault(
+                    nid, {"errors": why, "dependent_outputs": [], "class_type": prompt[nid]["class_type"]}
+                )
                 entry["dependent_outputs"].append(out)
     if not good:
         details = "\n".join(f"{e['message']}: {e['details']}" for _, errs in failures for e in errs)
-        return Verdict(False, _err("prompt_outputs_failed_validation", "Prompt outputs failed validation", details),
-                       [], node_errors)
+        return Verdict(
+            False,
+            _err("prompt_outputs_failed_validation", "Prompt outputs failed validation", details),
+            [],
+            node_errors,
+        )
     return Verdict(True, None, good, node_errors)
 
 
@@ -127,24 +172,34 @@ def _validate_inputs(prompt: dict[str, Any], node_id: str, validated: dict, cat:
             info = [input_type, opts]
             if name not in inputs:
                 if category == "required":
-                    errors.append(_err("required_input_missing", "Required input is missing", name,
-                                       {"input_name": name}))
+                    errors.append(
+                        _err("required_input_missing", "Required input is missing", name, {"input_name": name})
+                    )
                 continue
             val = inputs[name]
             if isinstance(val, list):
                 if len(val) != 2:
-                    errors.append(_err("bad_linked_input",
-                                       "Bad linked input, must be a length-2 list of [node_id, slot_index]", name,
-                                       {"input_name": name, "input_config": info, "received_value": val}))
+                    errors.append(
+                        _err(
+                            "bad_linked_input",
+                            "Bad linked input, must be a length-2 list of [node_id, slot_index]",
+                            name,
+                            {"input_name": name, "input_config": info, "received_value": val},
+                        )
+                    )
                     continue
                 o_id = val[0]
                 src = prompt[o_id]  # KeyError for a missing node, caught by the caller like the server does
                 received = NODE_SPECS[src["class_type"]].return_types[val[1]]
                 if not _types_match(received, input_type):
-                    errors.append(_err("return_type_mismatch", "Return type mismatch between linked nodes",
-                                       f"{name}, received_type({received}) mismatch input_type({input_type})",
-                                       {"input_name": name, "input_config": info, "received_type": received,
-                                        "linked_node": val}))
+                    errors.append(
+                        _err(
+                            "return_type_mismatch",
+                            "Return type mismatch between linked nodes",
+                            f"{name}, received_type({received}) mismatch input_type({input_type})",
+                            {"input_name": name, "input_config": info, "received_type": received, "linked_node": val},
+                        )
+                    )
                     continue
                 try:
                     r = _validate_inputs(prompt, o_id, validated, cat)
@@ -153,10 +208,21 @@ def _validate_inputs(prompt: dict[str, Any], node_id: str, validated: dict, cat:
                         continue
                 except Exception as ex:  # noqa: BLE001 - the server files it under the linked node
                     valid = False
-                    reasons = [_err("exception_during_inner_validation", "Exception when validating inner node",
-                                    str(ex), {"input_name": name, "input_config": info,
-                                              "exception_message": str(ex), "exception_type": _type_name(ex),
-                                              "traceback": list(_TB_INNER), "linked_node": val})]
+                    reasons = [
+                        _err(
+                            "exception_during_inner_validation",
+                            "Exception when validating inner node",
+                            str(ex),
+                            {
+                                "input_name": name,
+                                "input_config": info,
+                                "exception_message": str(ex),
+                                "exception_type": _type_name(ex),
+                                "traceback": list(_TB_INNER),
+                                "linked_node": val,
+                            },
+                        )
+                    ]
                     validated[o_id] = (False, reasons, o_id)
                     continue
                 continue
@@ -172,25 +238,48 @@ def _validate_inputs(prompt: dict[str, Any], node_id: str, validated: dict, cat:
                 elif input_type == "BOOLEAN":
                     val = bool(val)
             except Exception as ex:  # noqa: BLE001 - int("abc") and friends
-                errors.append(_err("invalid_input_type", f"Failed to convert an input value to a {input_type} value",
-                                   f"{name}, {val}, {ex}", {"input_name": name, "input_config": info,
-                                                            "received_value": val, "exception_message": str(ex)}))
+                errors.append(
+                    _err(
+                        "invalid_input_type",
+                        f"Failed to convert an input value to a {input_type} value",
+                        f"{name}, {val}, {ex}",
+                        {"input_name": name, "input_config": info, "received_value": val, "exception_message": str(ex)},
+                    )
+                )
                 continue
             if "min" in opts and val < opts["min"]:
-                errors.append(_err("value_smaller_than_min", f"Value {val} smaller than min of {opts['min']}", name,
-                                   {"input_name": name, "input_config": info, "received_value": val}))
+                errors.append(
+                    _err(
+                        "value_smaller_than_min",
+                        f"Value {val} smaller than min of {opts['min']}",
+                        name,
+                        {"input_name": name, "input_config": info, "received_value": val},
+                    )
+                )
                 continue
             if "max" in opts and val > opts["max"]:
-                errors.append(_err("value_bigger_than_max", f"Value {val} bigger than max of {opts['max']}", name,
-                                   {"input_name": name, "input_config": info, "received_value": val}))
+                errors.append(
+                    _err(
+                        "value_bigger_than_max",
+                        f"Value {val} bigger than max of {opts['max']}",
+                        name,
+                        {"input_name": name, "input_config": info, "received_value": val},
+                    )
+                )
                 continue
             if isinstance(input_type, list) and val not in input_type:
                 if len(input_type) > 20:
                     list_info, config = f"(list of length {len(input_type)})", None
                 else:
                     list_info, config = str(input_type), info
-                errors.append(_err("value_not_in_list", "Value not in list", f"{name}: '{val}' not in {list_info}",
-                                   {"input_name": name, "input_config": config, "received_value": val}))
+                errors.append(
+                    _err(
+                        "value_not_in_list",
+                        "Value not in list",
+                        f"{name}: '{val}' not in {list_info}",
+                        {"input_name": name, "input_config": config, "received_value": val},
+                    )
+                )
                 continue
     ret = (False, errors, node_id) if errors or not valid else (True, [], node_id)
     validated[node_id] = ret
