@@ -140,6 +140,10 @@ def _upgrade(engine: Engine, path: Path) -> None:
             _write_version(conn, version)
     # create_all adds any table that is new in this version (and everything on a new file)
     SQLModel.metadata.create_all(engine)
+    # ... and any index added since the catalog was made (create_all skips existing tables)
+    for table in SQLModel.metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(engine, checkfirst=True)
     with engine.begin() as conn:
         if _read_version(conn) == 0:
             _write_version(conn, SCHEMA_VERSION)

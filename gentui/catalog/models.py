@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, collate
 from sqlmodel import Field, SQLModel
 
 
@@ -226,3 +226,7 @@ class Meta(SQLModel, table=True):
 
     key: str = Field(primary_key=True)
     value: str
+
+
+# `char:lily` matches names case-insensitively; this index lets SQLite find them by name.
+Index("ix_character_name_nocase", collate(Character.__table__.c.name, "NOCASE"), Character.__table__.c.result_id)
