@@ -91,7 +91,7 @@ def test_cancel_pending_removes_it_on_the_server(simulator):
     simulator.sim.engine.step_ms = 60
     settings = sim_settings(simulator.url)
     catalog = catalog_for(settings)
-    ids = queue(settings, catalog, weights=(0.5, 0.6), steps=6).added
+    ids = queue(settings, catalog, weights=(0.5, 0.6), steps=15).added
 
     async def go():
         worker = make_worker(settings, catalog)

@@ -298,7 +298,8 @@ class Lane:
         except Exception as e:  # noqa: BLE001
             self.say(f"job {job_id}: could not record the outcome: {e!r}")
             await self.db(self._fail, job_id, f"internal error while recording: {e!r}")
-        if outcome.status == "failed" and outcome.error.startswith(recovery.SERVER_LOST):
+        if (outcome.status == "failed" and outcome.error.startswith(recovery.SERVER_LOST)
+                and job_id not in self.handled_cancel):
             self.say(f"job {job_id} failed: {outcome.error}; it is retried once the backend is back")
             self._down(BackendUnavailable(outcome.error))
             while self.down_since is not None and not self.w.stopping.is_set() and not self.lost:
@@ -339,6 +340,13 @@ class Lane:
                 self.handled_cancel.add(job_id)
                 await self.backend.cancel_pending(pid)
                 await self.backend.interrupt(pid)
+                if await self.backend.lookup(pid) == "unknown":  # removed before it ran: stop following
+                    self.withdrawn.add(job_id)
+                    task = self.task_of.get(job_id)
+                    if task is not None:
+                        task.cancel()
+                    self.inflight.pop(job_id, None)
+                    self.wake.set()
             elif paused and state == "submitted" and job_id not in self.started and len(self.inflight) > 1:
                 await self._withdraw(job_id, pid)
 
@@ -410,12 +418,14 @@ class Worker:
 
         make = self._make_backend or make_backend
         leases = leases if leases is not None else self.acquire_leases()
-        backends = [make(lease.backend, self.settings) for lease in leases]
-        self.lanes = [Lane(self, lease.backend, b, lease) for lease, b in zip(leases, backends)]
         watcher = asyncio.create_task(self._watch_stop())
         try:
+            for lease in leases:
+                self.lanes.append(Lane(self, lease.backend, make(lease.backend, self.settings), lease))
             await asyncio.gather(*(lane.run() for lane in self.lanes))
         finally:
+            for lease in leases[len(self.lanes):]:
+                lease.release()
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
             await self.recorder.drain()
