@@ -145,3 +145,18 @@ async def test_queue_items_carry_create_time_on_the_newer_server(jobs_sim):
         item = (queue["queue_running"] + queue["queue_pending"])[0]
         assert isinstance(item[3]["create_time"], int)
         await http.post("/interrupt")
+
+
+async def test_newer_server_keeps_api_keys_out_of_queue_and_history(jobs_sim):
+    async with httpx.AsyncClient(base_url=jobs_sim.url) as http, Recorder(jobs_sim.url, "main") as main:
+        pid = str(uuid.uuid4())
+        body = {
+            "prompt": graph(9, 1),
+            "client_id": "main",
+            "prompt_id": pid,
+            "extra_data": {"api_key_comfy_org": "s3cret", "auth_token_comfy_org": "t0ken"},
+        }
+        assert (await http.post("/prompt", json=body)).status_code == 200
+        await main.wait_done(pid)
+        text = (await http.get("/history")).text + (await http.get(f"/api/jobs/{pid}")).text
+    assert "s3cret" not in text and "t0ken" not in text

@@ -191,3 +191,24 @@ async def test_object_info_lists_the_configured_models(sim):
     assert len(everything["KSampler"]["input"]["required"]["sampler_name"][0]) == 42
     assert "er_sde" in everything["KSampler"]["input"]["required"]["sampler_name"][0]
     assert unknown == {}
+
+
+async def test_loopback_host_with_a_foreign_origin_is_refused(sim):
+    async with httpx.AsyncClient(base_url=sim.url) as http:
+        assert (await http.get("/queue", headers={"Origin": "http://evil.example"})).status_code == 403
+        same = f"http://127.0.0.1:{sim.port}"
+        assert (await http.get("/queue", headers={"Origin": same})).status_code == 200
+        assert (await http.get("/queue")).status_code == 200  # no Origin: what API clients send
+
+
+async def test_a_reused_prompt_id_overwrites_its_history_entry_in_place(sim):
+    graph = http_events(load_capture("txt2img_first"), method="POST", path_prefix="/prompt")[0]["request_json"][
+        "prompt"
+    ]
+    async with httpx.AsyncClient(base_url=sim.url) as http, Recorder(sim.url, "main") as main:
+        for pid in ("a", "b", "a"):
+            mark = main.mark()
+            await http.post("/prompt", json={"prompt": graph, "client_id": "main", "prompt_id": pid})
+            await main.wait_done(pid, mark)
+        history = (await http.get("/history")).json()
+    assert list(history) == ["a", "b"] and history["a"]["prompt"][0] == 2

@@ -105,7 +105,6 @@ class PromptQueue:
         self.running = None
         if len(self.history) > MAX_HISTORY:
             self.history.pop(next(iter(self.history)))
-        self.history.pop(item.prompt_id, None)  # a reused id moves to the newest place
         self.history[item.prompt_id] = {
             "prompt": item.as_list(),
             "outputs": {},

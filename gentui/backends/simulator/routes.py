@@ -93,7 +93,9 @@ def build_routes(sim: "Simulator") -> web.RouteTableDef:
         if not verdict.ok:
             log.warning("invalid prompt: %s", verdict.error)
             return web.json_response({"error": verdict.error, "node_errors": verdict.node_errors}, status=400)
-        if sim.jobs_api:
+        if sim.jobs_api:  # newer servers keep API keys out of the queue and history
+            for key in ("auth_token_comfy_org", "api_key_comfy_org"):
+                extra.pop(key, None)
             extra["create_time"] = int(time.time() * 1000)
         engine.put(number, prompt_id, prompt, extra, verdict.outputs)
         log.info("got prompt %s (number %s)", prompt_id, number)

@@ -11,12 +11,14 @@ history, same output folder) back on the same port.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import shutil
 import tempfile
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +40,34 @@ _TROUBLE = "500 Internal Server Error\n\nServer got itself in trouble"
 FAULTS_KEY = web.AppKey("faults", Faults)
 
 
+def _foreign_origin(request: web.Request) -> bool:
+    """ComfyUI's origin-only check: a loopback Host with an Origin naming another host gets 403."""
+    host, origin = request.headers.get("Host"), request.headers.get("Origin")
+    if not host or not origin:
+        return False
+    parsed = urllib.parse.urlparse(origin)
+    host_parsed = urllib.parse.urlsplit("//" + host.lower())
+    try:
+        loopback = ipaddress.ip_address(host_parsed.hostname or "").is_loopback
+    except ValueError:
+        loopback = host_parsed.hostname == "localhost"
+    host_domain, origin_domain = host.lower(), parsed.netloc.lower()
+    if parsed.port is None:
+        host_domain = host_parsed.hostname or ""
+    if host_parsed.port is None:
+        origin_domain = parsed.hostname or ""
+    return bool(loopback and host_domain and origin_domain and host_domain != origin_domain)
+
+
 @web.middleware
 async def _guard(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Log each request; turn handler crashes into ComfyUI's plain-text 500; hang while frozen."""
+    """Log each request; 500/403 like ComfyUI (crashes, foreign origins); hang while frozen."""
     faults = request.app.get(FAULTS_KEY)
     if faults is not None:
         await faults.gate()
+    if _foreign_origin(request):
+        log.warning("request with non matching host and origin, returning 403")
+        return web.Response(status=403)
     try:
         response = await handler(request)
     except web.HTTPException:
