@@ -137,3 +137,21 @@ def test_random_seed_is_recorded_and_reused(tmp_path):
     r1 = queue_plan(catalog, plan_sweep(sweep_from_dict(raw, "r.toml"), Settings(), catalog))
     r2 = queue_plan(catalog, plan_sweep(sweep_from_dict(raw, "r.toml"), Settings(), catalog))
     assert len(r1.added) == 2 and r2.queued == 0
+
+
+def test_variants_and_layouts_transform_the_prompt():
+    sweep = load_sweep_file(EXAMPLE)
+    sweep.axes = {"variants": ["named", "unnamed", "no_trigger"], "layouts": ["side_by_side", "depth"],
+                  "seeds": 1293127692}
+    jobs = plan_sweep(sweep, Settings()).grid.jobs
+    assert len(jobs) == 6 and len({j.key_hash for j in jobs}) == 6
+    by = {(j.params["variant"], j.params["layout"]): j.params for j in jobs}
+    assert "Kanachan" in by[("named", "side_by_side")]["prompt_src"]
+    assert "Kanachan" not in by[("unnamed", "side_by_side")]["prompt_src"]
+    assert "kanachan," not in by[("no_trigger", "side_by_side")]["prompt_src"]
+    assert [c["slot"] for c in by[("named", "depth")]["characters"]] == ["front", "back"]
+    assert [j.label for j in jobs][:2] == ["w1 s1293127692 named side_by_side", "w1 s1293127692 named depth"]
+    bad = load_sweep_file(EXAMPLE)
+    bad.axes = {"variants": ["set:Nobody.name=X"]}
+    with pytest.raises(SweepError, match="kana-2girls.toml: prompt"):
+        plan_sweep(bad, Settings())

@@ -16,7 +16,7 @@ from gentui.catalog.db import Catalog
 from gentui.catalog.models import Sweep
 from gentui.config import Settings
 from gentui.queue.jobs import QueueReport, enqueue
-from gentui.queue.sweep import Grid, SweepDef, SweepError, expand, key_hash
+from gentui.queue.sweep import Grid, SweepDef, SweepError, expand, key_hash, make_label
 
 # Parameters a workflow binding's defaults fill in when the sweep does not say.
 FILLED = ("seed", "width", "height", "steps", "cfg", "sampler", "scheduler", "lora_name", "lora_strength",
@@ -68,6 +68,7 @@ def plan_sweep(sweep: SweepDef, settings: Settings, catalog: Catalog | None = No
         if not p.get("use_lora"):
             p["lora_strength"] = None
         job.key_hash = key_hash(p)
+        job.label = make_label(p, job.cell)
     return Plan(sweep=sweep, grid=grid, backends=backends)
 
 

@@ -9,7 +9,7 @@ that parses as a spec becomes one, so variants work on pasted prompts too.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -126,12 +126,12 @@ def render_cell(base: PromptBase, params: dict[str, Any]) -> None:
         if params.get("negative") is None and base.extra.get("negative"):
             params["negative"] = base.extra["negative"]
     else:
+        from gentui.prompt.variants import apply_variant
+
         spec = spec_from_dict(base.spec)
         if params.get("layout"):
-            spec = replace(spec, layout=params["layout"])
+            spec = apply_variant(spec, f"layout:{params['layout']}")
         if variant:
-            from gentui.prompt.variants import apply_variant
-
             spec = apply_variant(spec, variant)
         params["layout"] = spec.layout or params.get("layout")
         params["prompt_src"] = spec.to_text() if base.form == "text" else spec.to_json()
@@ -139,3 +139,13 @@ def render_cell(base: PromptBase, params: dict[str, Any]) -> None:
         if params.get("negative") is None and spec.negative:
             params["negative"] = spec.negative
     params["prompt_en"] = params["prompt_src"] if params.get("skip_translate") else None
+
+
+def variant_label(variant: str) -> str:
+    """The variant's short, stable name for labels and file names (`named+notrigger`)."""
+    try:
+        from gentui.prompt.variants import parse_variant
+
+        return parse_variant(variant).label
+    except (ImportError, ValueError):
+        return variant

@@ -24,7 +24,7 @@ from typing import Any
 
 from gentui.catalog.sidecar import format_weight, normalize_weight
 from gentui.queue import axes as ax
-from gentui.queue.prompting import PromptBase, prompt_from_table, render_cell
+from gentui.queue.prompting import PromptBase, prompt_from_table, render_cell, variant_label
 
 # The resolved parameters every job carries (the contract with backends and sidecars).
 PARAM_KEYS = (
@@ -256,7 +256,7 @@ def make_label(params: dict[str, Any], cell: dict[str, Any]) -> str:
     parts = [f"w{format_weight(params.get('lora_strength') if params.get('use_lora') else None)}",
              f"s{params.get('seed')}"]
     if params.get("variant"):
-        parts.append(str(params["variant"]))
+        parts.append(variant_label(str(params["variant"])))
     for k, v in cell.items():
         if k in ("lora_strength", "seed", "variant"):
             continue
