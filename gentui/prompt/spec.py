@@ -129,6 +129,8 @@ class Character:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "position", normalize_position(self.position))
+        if not self.lora_trigger:  # nothing to omit
+            object.__setattr__(self, "omit_trigger", False)
 
     @property
     def has_trigger(self) -> bool:
@@ -303,7 +305,7 @@ def _char_from_dict(raw: Any, path: str, default_position: str) -> Character:
         return Character(appearance=raw.strip(), position=default_position)
     if not isinstance(raw, dict):
         raise PromptError(f"expected a table, got {_type_name(raw)}", field=path)
-    allowed = (*CHAR_FIELDS, "omit_trigger", "slot")
+    allowed = (*CHAR_FIELDS, "omit_trigger", "has_trigger", "slot")
     for key in raw:
         if key not in allowed:
             raise PromptError(f"unknown key {key!r}", field=f"{path}.{key}", expected=", ".join(allowed))
@@ -311,10 +313,13 @@ def _char_from_dict(raw: Any, path: str, default_position: str) -> Character:
     if not vals["position"] and "slot" in raw:
         vals["position"] = _string(raw, "slot", path)
     vals["position"] = check_position(vals["position"] or default_position, f"{path}.position")
-    omit = raw.get("omit_trigger", False)
-    if not isinstance(omit, bool):
-        raise PromptError(f"expected true or false, got {omit!r}", field=f"{path}.omit_trigger")
-    return Character(omit_trigger=omit, **vals)
+    omit = False
+    for key, inverted in (("has_trigger", True), ("omit_trigger", False)):  # has_trigger: the sidecar's name
+        if key in raw:
+            if not isinstance(raw[key], bool):
+                raise PromptError(f"expected true or false, got {raw[key]!r}", field=f"{path}.{key}")
+            omit = (not raw[key]) if inverted else raw[key]
+    return Character(omit_trigger=omit and bool(vals["lora_trigger"]), **vals)
 
 
 def check_position(value: str, path: str) -> str:
