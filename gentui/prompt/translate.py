@@ -189,6 +189,8 @@ class Translator:
             raise _Rejected(f"Ollama error {e.status_code}: {e.error}"[:300]) from None
         except (ConnectionError, httpx.ConnectError) as e:
             raise _Unreachable(_short(e)) from None
+        except httpx.ConnectTimeout:
+            raise _Unreachable(f"no connection within {min(timeout, CONNECT_TIMEOUT_S):g} s") from None
         except (httpx.TimeoutException, TimeoutError):
             raise _Rejected(f"timed out after {timeout:g} s") from None
         except (httpx.HTTPError, ValueError) as e:
