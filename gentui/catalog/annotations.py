@@ -30,6 +30,10 @@ class AnnotationError(ValueError):
     """A judgement that cannot be recorded; the message says what would be right."""
 
 
+class SidecarWriteError(AnnotationError):
+    """The sidecar could not be written; the catalog change was rolled back."""
+
+
 # ---------------------------------------------------------------- references
 def resolve_results(catalog: Any, refs: Iterable[Any]) -> list[Result]:
     """Results by id (`42`) or by image / sidecar path, in the order given.
@@ -131,7 +135,7 @@ def _apply(catalog: Any, result_ids: list[int],
             s.rollback()
             _restore(backups)
             why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-            raise AnnotationError(f"{path}: cannot write the sidecar ({why}); nothing was changed") from None
+            raise SidecarWriteError(f"{path}: cannot write the sidecar ({why}); nothing was changed") from None
         except BaseException:
             s.rollback()
             _restore(backups)
