@@ -212,3 +212,19 @@ async def test_a_reused_prompt_id_overwrites_its_history_entry_in_place(sim):
             await main.wait_done(pid, mark)
         history = (await http.get("/history")).json()
     assert list(history) == ["a", "b"] and history["a"]["prompt"][0] == 2
+
+
+async def test_a_dependency_cycle_is_refused_not_hung(sim):
+    graph = http_events(load_capture("txt2img_first"), method="POST", path_prefix="/prompt")[0]["request_json"][
+        "prompt"
+    ]
+    graph = json.loads(json.dumps(graph))
+    graph["20"] = {"class_type": "CLIPSetLastLayer", "inputs": {"clip": ["21", 0], "stop_at_clip_layer": -1}}
+    graph["21"] = {"class_type": "CLIPSetLastLayer", "inputs": {"clip": ["20", 0], "stop_at_clip_layer": -1}}
+    graph["6"]["inputs"]["clip"] = ["20", 0]
+    async with httpx.AsyncClient(base_url=sim.url) as http:
+        reply = await http.post("/prompt", json={"prompt": graph})
+    assert reply.status_code == 400
+    errors = reply.json()["node_errors"]
+    assert errors["20"]["errors"][0]["type"] == "dependency_cycle"
+    assert errors["20"]["errors"][0]["extra_info"]["cycle_nodes"] == ["20", "21"]

@@ -207,7 +207,7 @@ class Engine(PromptQueue):
                             "node_id": nid,
                             "node_type": node_type,
                             "executed": list(executed),
-                            "exception_message": ex.message,
+                            "exception_message": f"{ex.message}\n",
                             "exception_type": ex.exception_type,
                             "traceback": ex.traceback,
                             "current_inputs": input_reprs(inputs, link_types),

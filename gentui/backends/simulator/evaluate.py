@@ -72,7 +72,10 @@ _REPRS = {
 
 
 class NodeFailure(Exception):
-    """A node failed at run time; carries what `execution_error` reports."""
+    """A node failed at run time; carries what `execution_error` reports.
+
+    The server appends a newline (and sometimes tips) to `message` in the event.
+    """
 
     def __init__(self, exception_type: str, message: str, traceback: list[str] | None = None):
         super().__init__(message)
@@ -94,9 +97,7 @@ def input_reprs(inputs: dict[str, Any], link_types: dict[str, str]) -> dict[str,
 
 def _load(cat: ModelCatalogue, name: str) -> None:
     if cat.is_broken(name):
-        raise NodeFailure(
-            SAFETENSOR_ERROR, "Error while deserializing header: header too large\n", list(_LOAD_TRACEBACK)
-        )
+        raise NodeFailure(SAFETENSOR_ERROR, "Error while deserializing header: header too large", list(_LOAD_TRACEBACK))
 
 
 def _patched(obj: dict[str, Any], **changes: Any) -> dict[str, Any]:

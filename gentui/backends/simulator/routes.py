@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gentui.sim")
 OLD_VERSION = "0.3.64"
-NEW_VERSION = "0.3.76"
+NEW_VERSION = "0.36.0"  # comfyui-protocol.md §7 was read from v0.36
 
 
 def _bad(message: str, status: int = 400, **extra: Any) -> web.Response:

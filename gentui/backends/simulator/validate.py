@@ -158,8 +158,26 @@ def _type_name(ex: BaseException) -> str:
     return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 
-def _validate_inputs(prompt: dict[str, Any], node_id: str, validated: dict, cat: ModelCatalogue):
+def _validate_inputs(
+    prompt: dict[str, Any], node_id: str, validated: dict, cat: ModelCatalogue, visiting: list[str] | None = None
+):
+    visiting = visiting if visiting is not None else []
     if node_id in validated:
+        return validated[node_id]
+    if node_id in visiting:  # newer servers name the cycle; v0.3.64 recursed until RecursionError
+        path = visiting[visiting.index(node_id) :] + [node_id]
+        members = list(dict.fromkeys(path))
+        details = " -> ".join(f"{n} ({prompt[n]['class_type']})" for n in path)
+        for n in members:
+            validated[n] = (
+                False,
+                [
+                    _err(
+                        "dependency_cycle", "Dependency cycle detected", details, {"node_id": n, "cycle_nodes": members}
+                    )
+                ],
+                n,
+            )
         return validated[node_id]
     node = prompt[node_id]
     inputs = node.get("inputs") or {}
@@ -202,7 +220,11 @@ def _validate_inputs(prompt: dict[str, Any], node_id: str, validated: dict, cat:
                     )
                     continue
                 try:
-                    r = _validate_inputs(prompt, o_id, validated, cat)
+                    visiting.append(node_id)
+                    try:
+                        r = _validate_inputs(prompt, o_id, validated, cat, visiting)
+                    finally:
+                        visiting.pop()
                     if r[0] is False:
                         valid = False
                         continue
@@ -281,7 +303,8 @@ def _validate_inputs(prompt: dict[str, Any], node_id: str, validated: dict, cat:
                     )
                 )
                 continue
-    ret = (False, errors, node_id) if errors or not valid else (True, [], node_id)
+    earlier = validated.get(node_id, (True, [], node_id))  # a cycle found below may have marked us already
+    ret = (earlier[0] and valid and not errors, earlier[1] + [e for e in errors if e not in earlier[1]], node_id)
     validated[node_id] = ret
     return ret
 
