@@ -6,8 +6,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gentui.prompt.spec import DEFAULT_RULE, Character, PromptSpec, render_json, render_text
-from gentui.prompt.variants import Step, Variant, VariantError, apply_variant, parse_variant
+from gentui.prompt.spec import (
+    DEFAULT_RULE,
+    Character,
+    PromptSpec,
+    render_json,
+    render_text,
+)
+from gentui.prompt.variants import (
+    Step,
+    Variant,
+    VariantError,
+    apply_variant,
+    parse_variant,
+)
 
 KANA = Character(name="Kanachan", lora_trigger="kanachan", position="left", appearance="chestnut hair, yellow scrunchie")
 LILY = Character(name="Lily", position="right", appearance="blonde hair, blue ribbon")

@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from gentui.prompt.spec import (
+    _LEADING_COUNT,
     COUNT_RE,
     KEY_SLOTS,
     LAYOUTS,
@@ -38,7 +39,6 @@ from gentui.prompt.spec import (
     Character,
     PromptError,
     PromptSpec,
-    _LEADING_COUNT,
     _string,
     _type_name,
     check_position,

@@ -21,9 +21,9 @@ REFUSAL_WINDOW = 300
 _APOS = "['\u2019]"
 _REFUSALS_EN = [
     rf"^\W*(?:I{_APOS}m |I am |I{_APOS}m so |I am so )?sorry\b",
-    rf"\bI(?: cannot| can{_APOS}t| can not| won{_APOS}t| will not| am unable to|{_APOS}m unable to| am not able to"
-    rf"|{_APOS}m not able to) (?:help|assist|translate|provide|create|comply|fulfil|fulfill|generate|produce"
-    r"|process|do that|do this|write|complete|support)",
+    (rf"\bI(?: cannot| can{_APOS}t| can not| won{_APOS}t| will not| am unable to|{_APOS}m unable to| am not able to"
+     rf"|{_APOS}m not able to) (?:help|assist|translate|provide|create|comply|fulfil|fulfill|generate|produce"
+     r"|process|do that|do this|write|complete|support)"),
     rf"^\W*I(?: cannot| can{_APOS}t| can not| won{_APOS}t| am unable|{_APOS}m unable)\b",
     r"\bAs an AI\b",
     r"\bAs a language model\b",

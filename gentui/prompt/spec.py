@@ -15,7 +15,7 @@ error type every parser raises.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 POSITIONS = ("left", "middle", "right", "front", "back", "free")
@@ -363,8 +363,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = [
-    "Character", "PromptSpec", "PromptError", "DEFAULT_RULE", "LAYOUTS", "POSITIONS",
-    "parse_prompt", "parse_json_prompt", "parse_text_prompt", "render_json", "render_text",
-    "spec_from_dict", "spec_to_dict", "split_scene_line", "normalize_layout", "default_positions",
+__all__ = [  # plus the form functions above: parse_prompt, parse_json_prompt, parse_text_prompt, render_*
+    "DEFAULT_RULE", "LAYOUTS", "POSITIONS", "Character", "PromptError", "PromptSpec", "default_positions",
+    "normalize_layout", "spec_from_dict", "spec_to_dict", "split_scene_line",
 ]

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 from ollama import Client, ResponseError
+from sqlalchemy.exc import SQLAlchemyError
 
 from gentui.config import TranslateSettings
 from gentui.prompt.refusal import has_japanese, reject_reason, strip_reply
@@ -206,7 +207,7 @@ class Translator:
                     row = s.get(TranslationCache, (digest, model, INSTRUCTION_VERSION))
                     if row is not None:
                         return model, row.text
-        except Exception as e:  # a locked or broken catalog must not stop a translation
+        except (SQLAlchemyError, OSError) as e:  # a locked or broken catalog must not stop a translation
             log.warning("translation cache lookup failed: %s", e)
         return None
 
@@ -218,7 +219,7 @@ class Translator:
                 s.merge(TranslationCache(source_hash=digest, model=model, instruction_version=INSTRUCTION_VERSION,
                                          source=source, text=text))
                 s.commit()
-        except Exception as e:
+        except (SQLAlchemyError, OSError) as e:
             log.warning("could not cache the translation: %s", e)
 
 
