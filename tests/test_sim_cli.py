@@ -109,3 +109,9 @@ def test_sim_command_serves_until_interrupted(tmp_path):
         out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0
     assert "GET /system_stats -> 200" in err and "Traceback" not in err
+
+
+def test_sim_command_reports_a_busy_port(simulator, capsys):
+    assert main(["sim", "--port", str(simulator.port)]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{simulator.port}" in err and "Traceback" not in err

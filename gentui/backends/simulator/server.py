@@ -159,7 +159,11 @@ class Simulator:
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await site.start()
+        try:
+            await site.start()
+        except OSError:
+            await self.stop()  # nothing listens: release the runner and the folders made for it
+            raise
         sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001 - aiohttp exposes no bound port
         if sockets:
             self.port = sockets[0].getsockname()[1]
