@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gentui.prompt.refusal import (
     has_japanese,
@@ -52,3 +56,15 @@ def test_json_shape_and_stripping():
     assert reject_reason('{"scene": "y"}', {"scene": "x", "rule": "z"}) == "JSON keys differ at the top level: missing 'rule'"
     assert reject_reason('{"scene": "二人の女の子が立つ"}', {"scene": "x"}).startswith("still Japanese")
     assert strip_reply("<think>hmm</think>\n```json\n{\"a\": 1}\n```") == '{"a": 1}'
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+                           lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=3), kids,
+                                                                                      max_size=3), max_leaves=10)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=80) | JSON_VALUES.map(json.dumps), st.none() | JSON_VALUES)
+def test_judging_any_reply_never_raises(reply, source):
+    reason = reject_reason(strip_reply(reply), source)
+    assert reason is None or isinstance(reason, str)

@@ -119,7 +119,10 @@ def reject_reason(reply: str, source_json: Any = None) -> str | None:
         except (ValueError, RecursionError):
             phrase = refusal_phrase(reply)
             return f"refusal ({phrase!r})" if phrase else "not valid JSON"
-        diff = shape_difference(source_json, decoded)
+        try:
+            diff = shape_difference(source_json, decoded)
+        except RecursionError:
+            return "JSON nested too deeply to compare"
         if diff:
             return f"JSON {diff}"
         ratio = japanese_ratio(" ".join(string_values(decoded)))
