@@ -142,3 +142,14 @@ def test_stop_removes_only_the_folders_it_created(tmp_path):
     own.stop()
     theirs.stop()
     assert not own_dir.exists() and their_dir.exists()
+
+
+def test_history_race_can_be_widened(sim):
+    sim.delay_history(150)
+    with httpx.Client(base_url=sim.url, timeout=5) as http, connect(ws_url(sim, "r")) as ws:
+        pid = http.post("/prompt", json={"prompt": graph(7, 1), "client_id": "r"}).json()["prompt_id"]
+        recv_until(ws, lambda m: m["type"] == "execution_success")
+        assert http.get(f"/history/{pid}").json() == {}  # what a client reading too early gets
+        recv_until(ws, done(pid))
+        assert pid in http.get(f"/history/{pid}").json()
+    sim.delay_history(0)

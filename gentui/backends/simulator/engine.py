@@ -120,6 +120,9 @@ class Engine(PromptQueue):
             except Exception:  # noqa: BLE001 - the simulator itself must not die with one prompt
                 log.exception("simulator bug while running %s", item.prompt_id)
                 success, messages, result = False, [], {"outputs": {}, "meta": {}}
+            if self.faults.history_delay_ms > 0:
+                await self.hub.flush()
+                await asyncio.sleep(self.faults.history_delay_ms / 1000.0)
             self._task_done(item, success, messages, result)
             if self.client_id is not None:
                 self.hub.emit("executing", {"node": None, "prompt_id": item.prompt_id}, self.client_id)

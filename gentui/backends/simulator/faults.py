@@ -18,6 +18,9 @@ class Faults:
         report_filename: when set, `executed` and `/history` report this file name
             instead of the one written (the real file keeps its real name).
         report_subfolder: likewise for the subfolder.
+        history_delay_ms: write the history entry this long after `execution_success`
+            has gone out, widening the race a real server has (a client reading
+            `/history` on `execution_success` gets `{}`).
     """
 
     def __init__(self) -> None:
@@ -25,6 +28,7 @@ class Faults:
         self._running.set()
         self.report_filename: str | None = None
         self.report_subfolder: str | None = None
+        self.history_delay_ms: float = 0.0
 
     @property
     def frozen(self) -> bool:

@@ -78,19 +78,29 @@ class Hub:
     def supports_metadata(self, sid: str | None) -> bool:
         return bool(sid is not None and self.flags.get(sid, {}).get("supports_preview_metadata"))
 
+    async def flush(self) -> None:
+        """Wait until every message emitted so far has been handed to the sockets."""
+        await self._out.join()
+
     async def _publish_loop(self) -> None:
         while True:
             event, data, sid = await self._out.get()
-            await self.faults.gate()
-            targets = list(self.sockets.values()) if sid is None else [self.sockets[sid]] if sid in self.sockets else []
-            for ws in targets:
-                try:
-                    if isinstance(event, int):
-                        await ws.send_bytes(struct.pack(">I", event) + data)
-                    else:
-                        await ws.send_str(json.dumps({"type": event, "data": data}))
-                except Exception as e:  # noqa: BLE001 - a dead socket must not stop the others
-                    log.debug("send to a closed socket failed: %s", e)
+            try:
+                await self._send(event, data, sid)
+            finally:
+                self._out.task_done()
+
+    async def _send(self, event: Any, data: Any, sid: str | None) -> None:
+        await self.faults.gate()
+        targets = list(self.sockets.values()) if sid is None else [self.sockets[sid]] if sid in self.sockets else []
+        for ws in targets:
+            try:
+                if isinstance(event, int):
+                    await ws.send_bytes(struct.pack(">I", event) + data)
+                else:
+                    await ws.send_str(json.dumps({"type": event, "data": data}))
+            except Exception as e:  # noqa: BLE001 - a dead socket must not stop the others
+                log.debug("send to a closed socket failed: %s", e)
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         """`GET /ws?clientId=`: register, send status (+ executing on reconnect), answer feature flags."""

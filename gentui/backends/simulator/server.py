@@ -286,6 +286,15 @@ class SimulatorHandle:
 
         self.call(setter)
 
+    def delay_history(self, ms: float) -> None:
+        """Write each history entry `ms` after `execution_success` went out (the real server's race, widened)."""
+        assert self.sim is not None
+
+        def setter() -> None:
+            self.sim.faults.history_delay_ms = ms
+
+        self.call(setter)
+
     def _shutdown(self, abort: bool, keep_dirs: bool) -> None:
         if self._loop is None or self.sim is None or not self._loop.is_running():
             return
