@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="act as a newer ComfyUI: /api/jobs, UUID prompt ids, missing_node_type errors",
     )
     parser.add_argument("--preview", action="store_true", help="send a binary preview frame per sampler step")
-    parser.add_argument("--output-dir", metavar="DIR", help="where SaveImage writes (default: a temp dir)")
+    parser.add_argument("--output-dir", metavar="DIR", help="where SaveImage writes (default: a temp dir, removed on exit)")
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
 
 
