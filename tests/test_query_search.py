@@ -104,6 +104,9 @@ CASES = [
     ('"50%"', "d"),  # LIKE wildcards in the text are literal
     ('"o_f"', ""),  # "off" would match if _ were a wildcard
     ("off_sale", "d"),
+    ("text:rib*on", "ab"),
+    ("prompt:cat,cafe", "ce"),
+    ("text:*", "abcde"),
     ("field:characters.0.name=Lily", "a"),
     ("field:characters.0.name=lily,Lily", "ab"),
     ("field:extra.sampler_eta>=0.6", "b"),

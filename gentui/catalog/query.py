@@ -203,8 +203,15 @@ def _field_where(term: Term, probe: bool = False) -> list[ColumnElement]:
 
 
 def _free_text(term: Term) -> ColumnElement:
-    pattern = _like_pattern(str(term.conds[0].value), contains=True)  # type: ignore[union-attr]
-    return or_(_like(R.c.prompt_src, pattern), _like(R.c.prompt_en, pattern))
+    """Substring match over prompt_src and prompt_en (LIKE: case-insensitive for ASCII)."""
+    ors = []
+    for c in term.conds:
+        if isinstance(c, Glob):
+            pattern = "%" + _like_pattern(c.pattern) + "%"
+        else:
+            pattern = _like_pattern(str(getattr(c, "value", "")), contains=True)
+        ors += [_like(R.c.prompt_src, pattern), _like(R.c.prompt_en, pattern)]
+    return or_(*ors)
 
 
 def _term(term: Term, probe: bool = True, scan: Any = None) -> ColumnElement:
