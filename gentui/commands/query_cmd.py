@@ -131,7 +131,8 @@ def _table(rows: list[Any], out: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=out, soft_wrap=False)
+    tty = hasattr(out, "isatty") and out.isatty()
+    console = Console(file=out, soft_wrap=False, width=None if tty else 240)
     table = Table(box=None, header_style="bold", pad_edge=False)
     for c in TABLE_COLUMNS:
         table.add_column(c, justify="right" if c in ("id", "seed", "weight", "chars") else "left",
