@@ -13,7 +13,7 @@ from gentui.queue import jobs as J
 from gentui.queue.plan import plan_sweep, queue_plan
 from gentui.queue.sweep import sweep_from_dict
 from gentui.queue.worker import Worker
-from tests.mflux_standin import standin_env, write_standin
+from mflux_standin import standin_env, write_standin
 
 
 def setup(tmp_path, monkeypatch):

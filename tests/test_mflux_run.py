@@ -11,7 +11,7 @@ import pytest
 from gentui.backends.base import BackendUnavailable, ValidationFailed
 from gentui.backends.mflux import MfluxBackend
 from gentui.config import BackendSettings
-from tests.mflux_standin import standin_env, write_standin
+from mflux_standin import standin_env, write_standin
 
 MAC = ("Darwin", "arm64")
 
