@@ -16,7 +16,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 from textual.reactive import reactive
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from gentui.catalog.db import Catalog, open_catalog
 from gentui.config import Settings
@@ -60,7 +60,7 @@ class GentuiApp(App[int]):
         self.poll_interval = poll_interval
         self.health_interval = health_interval
         self.image_protocol = image_protocol or images.resolve_protocol(settings.tui.image_protocol)
-        self._closing = False
+        self._stopping = False
         self.theme = settings.tui.theme if settings.tui.theme in self.available_themes else "textual-dark"
 
     @property
@@ -81,7 +81,7 @@ class GentuiApp(App[int]):
             self.ensure_worker()
 
     async def action_quit(self) -> None:
-        self._closing = True
+        self._stopping = True
         self.exit(0)
 
     def action_help(self) -> None:
@@ -93,8 +93,9 @@ class GentuiApp(App[int]):
     # -- queue --------------------------------------------------------------
     @work(thread=True, group="queue-poll", exit_on_error=False)
     def _poll_queue(self) -> None:
+        worker = get_current_worker()
         last: QueueSnapshot | None = None
-        while not self._closing:
+        while not self._stopping and not worker.is_cancelled:
             try:
                 snap = poll_queue(self.catalog, last)
             except Exception as e:  # a locked or broken catalog: say so, keep polling
@@ -172,12 +173,13 @@ class GentuiApp(App[int]):
     def _check_health(self) -> None:
         from gentui.tui.data.health import backend_states, ollama_state
 
-        while not self._closing:
+        worker = get_current_worker()
+        while not self._stopping and not worker.is_cancelled:
             states = backend_states(self.settings)
             self.call_from_thread(setattr, self, "backend_states", states)
             self.call_from_thread(setattr, self, "ollama_state", ollama_state(self.settings))
             for _ in range(int(self.health_interval * 10)):
-                if self._closing:
+                if self._stopping or worker.is_cancelled:
                     return
                 time.sleep(0.1)
 

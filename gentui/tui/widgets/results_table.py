@@ -21,6 +21,7 @@ from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import work
+from textual.worker import get_current_worker
 from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.geometry import Size
@@ -110,7 +111,14 @@ class ResultsTable(ScrollView, can_focus=True):
         self._shown = -1
         """Generation whose pages are in the cache and on screen."""
         self._keep_position = False
+        self._early_total: tuple[int, int] | None = None
+        self._count_conn: Any = None
+        """The sqlite3 connection of the running count (interrupted by a newer filter)."""
         self._pages: LRUCache[tuple[int, int], list[Any]] = LRUCache(64)
+        self._strips: LRUCache[tuple, Strip] = LRUCache(512)
+        """Rendered lines: scrolling re-renders only the lines that changed."""
+        self._style_cache: dict[tuple[str, bool], Style] = {}
+        self._col_layout: tuple[int, list[Column], list[int]] | None = None
         self._inflight: set[tuple[int, int]] = set()
         self._page_q: queue.Queue[_Request | None] = queue.Queue()
         self._count_q: queue.Queue[_Request | None] = queue.Queue()
@@ -164,7 +172,12 @@ class ResultsTable(ScrollView, can_focus=True):
         self._request(first)
         if keep_position and self._page_of(self.cursor) != first:
             self._request(self._page_of(self.cursor))
-        self._count_q.put(_Request(self._generation, "count", self.flt))
+        conn = self._count_conn
+        if conn is not None:  # a count for an older filter: nobody needs it any more
+            try:
+                conn.interrupt()
+            except Exception:
+                pass
 
     # -- fetching (threads) ---------------------------------------------------
     def _page_of(self, index: int) -> int:
@@ -181,8 +194,12 @@ class ResultsTable(ScrollView, can_focus=True):
 
     @work(thread=True, group="results-pages", exit_on_error=False)
     def _page_fetcher(self) -> None:
-        while not self._stop.is_set():
-            req = self._page_q.get()
+        worker = get_current_worker()
+        while not self._stop.is_set() and not worker.is_cancelled:
+            try:
+                req = self._page_q.get(timeout=0.5)
+            except queue.Empty:
+                continue
             if req is None:
                 return
             if req.generation != self._generation:
@@ -194,10 +211,17 @@ class ResultsTable(ScrollView, can_focus=True):
                 continue
             self.post_message(self.PageLoaded(req.generation, req.page_no, rows))
 
+    def _set_count_conn(self, conn: Any) -> None:
+        self._count_conn = conn
+
     @work(thread=True, group="results-count", exit_on_error=False)
     def _count_fetcher(self) -> None:
-        while not self._stop.is_set():
-            req = self._count_q.get()
+        worker = get_current_worker()
+        while not self._stop.is_set() and not worker.is_cancelled:
+            try:
+                req = self._count_q.get(timeout=0.5)
+            except queue.Empty:
+                continue
             while True:  # only the newest count matters
                 try:
                     req = self._count_q.get_nowait()
@@ -208,9 +232,10 @@ class ResultsTable(ScrollView, can_focus=True):
             if req.generation != self._generation:
                 continue
             try:
-                total = self.source.count(req.flt)
+                total = self.source.count(req.flt, self._set_count_conn)
             except Exception as e:
-                self.post_message(self.FetchFailed(req.generation, str(e)))
+                if req.generation == self._generation:
+                    self.post_message(self.FetchFailed(req.generation, str(e)))
                 continue
             self.post_message(self.CountLoaded(req.generation, total))
 
@@ -247,10 +272,16 @@ class ResultsTable(ScrollView, can_focus=True):
         self._pages[(msg.generation, msg.page_no)] = msg.rows
         if self._shown != msg.generation:
             self._shown = msg.generation
+            if not (msg.page_no == 0 and len(msg.rows) < PAGE_SIZE):
+                # counted after the first page, so the count never slows the rows down
+                self._count_q.put(_Request(msg.generation, "count", self.flt))
             if not self._keep_position:
-                self.scroll_to(y=0, animate=False, immediate=True)
+                self.scroll_to(y=0, animate=False, immediate=True, force=True)
                 self.set_reactive(ResultsTable.cursor, 0)
-            if msg.page_no == 0 and len(msg.rows) < PAGE_SIZE:
+            early = self._early_total
+            if early is not None and early[0] == msg.generation:
+                self._set_total(early[1])
+            elif msg.page_no == 0 and len(msg.rows) < PAGE_SIZE:
                 self._set_total(len(msg.rows))
             elif not self._keep_position:
                 self._set_total(None)
@@ -263,7 +294,9 @@ class ResultsTable(ScrollView, can_focus=True):
 
     def on_results_table_count_loaded(self, msg: CountLoaded) -> None:
         msg.stop()
-        if msg.generation == self._generation:
+        if msg.generation == self._generation and self._shown != msg.generation:
+            self._early_total = (msg.generation, msg.total)  # the page is still on its way
+        elif msg.generation == self._generation:
             self._set_total(msg.total)
             self._update_virtual_size()
             self._clamp_cursor()
@@ -312,9 +345,9 @@ class ResultsTable(ScrollView, can_focus=True):
     def watch_cursor(self, old: int, new: int) -> None:
         top = int(self.scroll_y)
         if new < top:
-            self.scroll_to(y=new, animate=False, immediate=True)
+            self.scroll_to(y=new, animate=False, immediate=True, force=True)
         elif new >= top + self._body_height:
-            self.scroll_to(y=new - self._body_height + 1, animate=False, immediate=True)
+            self.scroll_to(y=new - self._body_height + 1, animate=False, immediate=True, force=True)
         self.refresh()
         if self._row(new) is None and self._shown >= 0:
             self._request(self._page_of(new))
@@ -358,43 +391,72 @@ class ResultsTable(ScrollView, can_focus=True):
     # -- rendering ------------------------------------------------------------
     def _columns(self) -> tuple[list[Column], list[int]]:
         width = self.scrollable_content_region.width
-        cols = visible_columns(width)
-        return cols, layout_widths(cols, width)
+        if self._col_layout is None or self._col_layout[0] != width:
+            cols = visible_columns(width)
+            self._col_layout = (width, cols, layout_widths(cols, width))
+        return self._col_layout[1], self._col_layout[2]
+
+    def _style(self, name: str) -> Style:
+        key = (name, self.has_focus)
+        style = self._style_cache.get(key)
+        if style is None:
+            style = self.rich_style + (self.get_component_rich_style(name) if name else Style())
+            self._style_cache[key] = style
+        return style
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._style_cache = {}
+        self._strips.clear()
+
+    def on_focus(self) -> None:
+        self._strips.clear()
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self._strips.clear()
+        self.refresh()
 
     def _line(self, cells: list[str], cols: list[Column], widths: list[int]) -> str:
         return " " + " ".join(_fit(c, w, col.align) for c, col, w in zip(cells, cols, widths))
 
+    def _message_line(self, text: str, width: int) -> Strip:
+        style = self._style("results-table--loading")
+        return Strip([Segment(text, style)]).adjust_cell_length(width, style)
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         cols, widths = self._columns()
-        base = self.rich_style
         if y == 0:
             titles = []
             for col in cols:
                 mark = ("▼" if self.descending else "▲") if col.key == self.sort else ""
                 titles.append(col.title + mark)
-            style = base + self.get_component_rich_style("results-table--header")
+            style = self._style("results-table--header")
             return Strip([Segment(self._line(titles, cols, widths), style)]).adjust_cell_length(width, style)
         index = int(self.scroll_y) + y - 1
         if self._shown < 0:
-            text = " loading…" if y == 1 else ""
-            style = base + self.get_component_rich_style("results-table--loading")
-            return Strip([Segment(text, style)]).adjust_cell_length(width, style)
+            return self._message_line(" loading…" if y == 1 else "", width)
         if self.total == 0 and y == 1:
-            style = base + self.get_component_rich_style("results-table--loading")
             msg = " no results match this filter" if self.flt.text.strip() else " no results yet"
-            return Strip([Segment(msg, style)]).adjust_cell_length(width, style)
+            return self._message_line(msg, width)
         if index >= self._known_rows():
-            return Strip.blank(width, base)
+            return Strip.blank(width, self._style(""))
         row = self._row(index)
         if row is None:
             self._request(self._page_of(index))
-            style = base + self.get_component_rich_style("results-table--loading")
-            return Strip([Segment(" …", style)]).adjust_cell_length(width, style)
-        style = base
-        if index == self.cursor:
-            style = base + self.get_component_rich_style("results-table--cursor")
-        elif getattr(row, "status", "done") not in (None, "done"):
-            style = base + Style(dim=True)
-        text = self._line([col.cell(row) for col in cols], cols, widths)
-        return Strip([Segment(text, style)]).adjust_cell_length(width, style)
+            return self._message_line(" …", width)
+        is_cursor = index == self.cursor
+        key = (self._shown, index, width, is_cursor, self.has_focus, id(row))
+        strip = self._strips.get(key)
+        if strip is None:
+            if is_cursor:
+                style = self._style("results-table--cursor")
+            elif getattr(row, "status", "done") not in (None, "done"):
+                style = self._style("results-table--loading")
+            else:
+                style = self._style("")
+            text = self._line([col.cell(row) for col in cols], cols, widths)
+            strip = Strip([Segment(text, style)]).adjust_cell_length(width, style)
+            self._strips[key] = strip
+        return strip
