@@ -200,8 +200,8 @@ def check_output_dir(settings: Settings) -> list[Check]:
 
 
 # -- terminal -----------------------------------------------------------------------
-PROTOCOL_NAMES = {"SixelImage": "sixel", "TGPImage": "kitty", "HalfcellImage": "halfblock",
-                  "UnicodeImage": "unicode"}  # fmt: skip
+PROTOCOL_NAMES = {"sixel": "sixel", "tgp": "kitty", "halfcell": "halfblock", "unicode": "unicode"}
+"""textual-image renderable module -> the name `[tui] image_protocol` uses."""
 
 
 def detect_image_protocol() -> tuple[str, str]:
@@ -213,7 +213,8 @@ def detect_image_protocol() -> tuple[str, str]:
         from textual_image import renderable
     except Exception as e:  # noqa: BLE001
         return "halfblock", f"textual-image could not probe this terminal ({type(e).__name__}: {e})"
-    return PROTOCOL_NAMES.get(renderable.Image.__name__, renderable.Image.__name__), ""
+    module = renderable.Image.__module__.rsplit(".", 1)[-1]
+    return PROTOCOL_NAMES.get(module, module), ""
 
 
 def check_terminal(settings: Settings, *, probe: bool = True) -> list[Check]:

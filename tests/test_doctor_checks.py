@@ -288,3 +288,10 @@ async def test_unknown_default_workflow_is_an_error(simulator, ollama, tmp_path)
     report = await run_doctor(s, probe_terminal=False)
     check = by_item(report)[("backend", "gpu: workflow nope")]
     assert check.status == "error" and "anima" in check.summary and report.exit_status == 1
+
+
+def test_image_protocol_detection_names_a_protocol():
+    from gentui.doctor import detect_image_protocol
+
+    protocol, _note = detect_image_protocol()
+    assert protocol in {"unicode", "halfblock", "sixel", "kitty"}

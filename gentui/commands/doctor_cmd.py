@@ -35,7 +35,7 @@ def render(report) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    console = Console()
+    console = Console(highlight=False)
     table = Table(title="gentui doctor", title_justify="left", show_lines=True)
     table.add_column("check", style="bold", overflow="fold", max_width=32)
     table.add_column("status", no_wrap=True)
