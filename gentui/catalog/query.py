@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, and_, collate, false, func, not_, or_, sel
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql import Select, operators
 from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.visitors import replacement_traverse
 
 from gentui.catalog.models import Annotation, Character, FieldValue, Result, Tag
 from gentui.catalog.query_parser import (
@@ -150,16 +151,21 @@ def _member(table: Any, where: list[ColumnElement], probe: bool) -> ColumnElemen
 
 def _subquery_term(term: Term, probe: bool) -> ColumnElement:
     """Terms on the tag, character, annotation and field_value tables."""
+    if term.key == "tag" and any(isinstance(c, IsNone) for c in term.conds):
+        untagged = not_(_member(T, [], True))
+        rest = tuple(c for c in term.conds if not isinstance(c, IsNone))
+        return or_(untagged, _member(T, [_text_match(T.c.tag, rest)], True)) if rest else untagged
+    return _member(*_sub_parts(term, probe), probe)
+
+
+def _sub_parts(term: Term, probe: bool = False) -> tuple[Any, list[ColumnElement]]:
+    """The table a term looks in and its conditions there."""
     if term.key == "tag":
-        if any(isinstance(c, IsNone) for c in term.conds):
-            untagged = not_(_member(T, [], True))
-            rest = tuple(c for c in term.conds if not isinstance(c, IsNone))
-            return or_(untagged, _member(T, [_text_match(T.c.tag, rest)], True)) if rest else untagged
-        return _member(T, [_text_match(T.c.tag, term.conds)], probe)
+        return T, [_text_match(T.c.tag, term.conds)]
     if term.key == "char":
-        return _member(C, [_text_match(C.c.name, term.conds, nocase=True)], probe)
+        return C, [_text_match(C.c.name, term.conds, nocase=True)]
     if term.key == "outcome":
-        return _member(A, [_text_match(A.c.outcome, term.conds)], probe)
+        return A, [_text_match(A.c.outcome, term.conds)]
     if term.key == "feature":
         where = []
         if term.path and term.path != "*":
@@ -169,9 +175,9 @@ def _subquery_term(term: Term, probe: bool) -> ColumnElement:
                 where.append(A.c.feature == term.path)
         if term.conds:
             where.append(_text_match(A.c.outcome, term.conds))
-        return _member(A, where, probe)
+        return A, where
     if term.key == "field":
-        return _member(F, _field_where(term, probe), probe)
+        return F, _field_where(term, probe)
     raise AssertionError(term.key)  # pragma: no cover
 
 
@@ -362,6 +368,22 @@ def _within(conn: Any, stmt: Select, ops: int | None) -> list[Any] | None:
 
 def count(catalog: Any, query: Query | str) -> int:
     """How many results match."""
-    stmt = select(func.count()).select_from(R).where(where_clause(query))
     with catalog.engine.connect() as conn:
-        return int(conn.execute(stmt).scalar_one())
+        return int(conn.execute(count_statement(query)).scalar_one())
+
+
+def count_statement(query: Query | str) -> Select:
+    """`SELECT count(*)`; a query only about tags, characters, annotations or fields counts
+    from the driving table's index and never reads `result` rows (they are wide)."""
+    q = parse_query(query) if isinstance(query, str) else query
+    drivers = [t for t in q.terms if t.key in SUBQUERY_KEYS and not t.negated
+               and not any(isinstance(c, IsNone) for c in t.conds)]
+    if not drivers or any(t.key not in SUBQUERY_KEYS for t in q.terms):
+        return select(func.count()).select_from(R).where(where_clause(q))
+    driver = min(drivers, key=_rank)
+    table, where = _sub_parts(driver)
+    m = select(table.c.result_id.label("id")).where(*where).distinct().subquery("m")
+    rest = [t for t in sorted(q.terms, key=_rank) if t is not driver]
+    preds = [replacement_traverse(_term(t, probe=True), {}, lambda el: m.c.id if el is R.c.id else None)
+             for t in rest]
+    return select(func.count()).select_from(m).where(*preds)
