@@ -1,7 +1,7 @@
 """`gentui worker [--backend NAME ...]`: run queued jobs, one at a time per backend.
 
-Takes each backend's lease (exits 1 naming the holder if another worker has
-it), reconciles what a previous worker left on the backend, then runs jobs
+Takes each backend's lease (a backend another worker holds is reported with
+its holder and left to it; exit 1 when every one is held), reconciles what a previous worker left on the backend, then runs jobs
 until stopped with Ctrl-C or SIGTERM (or, with --until-idle, until the queue
 is empty). Jobs left running on the server are picked up by the next worker.
 """
@@ -31,7 +31,7 @@ def _log(msg: str) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from gentui.catalog.db import CatalogError, open_catalog
-    from gentui.queue.lease import LeaseHeld
+    from gentui.queue.lease import LeaseHeld, acquire
     from gentui.queue.worker import Worker
 
     names = args.backend or [n for n, b in settings.backends.items() if b.enabled]
@@ -51,12 +51,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except CatalogError as e:
         print(f"gentui worker: {e}", file=sys.stderr)
         return 2
-    worker = Worker(settings, catalog, names, prequeue=args.prequeue, exit_when_idle=args.until_idle, log=_log)
-    try:
-        leases = worker.acquire_leases()
-    except LeaseHeld as e:
-        print(f"gentui worker: {e}", file=sys.stderr)
+    leases = []
+    for name in names:  # run the lanes that are free; another worker keeps the others
+        try:
+            leases.append(acquire(catalog, name))
+        except LeaseHeld as e:
+            print(f"gentui worker: {e}", file=sys.stderr)
+    if not leases:
+        catalog.close()
         return 1
+    names = [lease.backend for lease in leases]
+    worker = Worker(settings, catalog, names, prequeue=args.prequeue, exit_when_idle=args.until_idle, log=_log)
     _log(f"worker {leases[0].holder} running backend(s) {', '.join(names)}; catalog {settings.catalog_path}")
 
     async def main() -> None:
