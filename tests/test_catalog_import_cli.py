@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from catalog_import_fixtures import write_pair
+
 from gentui.cli import main
 from gentui.config import load_settings
 

@@ -6,9 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
-
 from catalog_import_fixtures import PROMPT_EN, anima_graph, comfy_png
-from gentui.catalog.comfy_png import PngTextError, lora_kind, png_text_chunks, sidecar_from_graph, sidecar_from_png_text
+
+from gentui.catalog.comfy_png import (
+    PngTextError,
+    lora_kind,
+    png_text_chunks,
+    sidecar_from_graph,
+    sidecar_from_png_text,
+)
 from gentui.catalog.db import open_catalog
 from gentui.catalog.importer import import_paths, index_image
 from gentui.config import load_settings

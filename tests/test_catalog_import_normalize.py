@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from catalog_import_fixtures import PROMPT_EN, genserver_sidecar
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from catalog_import_fixtures import PROMPT_EN, genserver_sidecar
 from gentui.catalog.normalize import MAX_FIELD_LEAVES, flatten, normalize_sidecar
 from gentui.catalog.sidecar import SidecarError, parse_sidecar
 
@@ -130,13 +130,13 @@ def test_not_an_object_is_a_sidecar_error():
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
-    max_leaves=30,
+    max_leaves=15,
 )
 KEYS = ["seed", "width", "steps", "cfg", "use_lora", "lora_strength", "prompt_en", "characters", "annotations",
         "tags", "created_at", "translation", "sweep", "layout", "named", "rating", "cfg_scale", "text_ja"]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=8), json_values, max_size=10))
 def test_normalize_never_raises_on_any_json_object(data):
     n = normalize_sidecar(data)
@@ -159,7 +159,7 @@ def test_reader_raises_only_sidecar_error_on_any_bytes(raw):
         pass
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.dictionaries(st.sampled_from(["left_character", "right_character", "characters", "layout", "scene"]),
                        json_values, max_size=4))
 def test_any_json_prompt_is_read_without_raising(prompt):

@@ -7,8 +7,14 @@ import os
 from pathlib import Path
 
 import pytest
+from catalog_import_fixtures import (
+    anima_graph,
+    comfy_png,
+    genserver_sidecar,
+    write_pair,
+    write_png,
+)
 
-from catalog_import_fixtures import anima_graph, comfy_png, genserver_sidecar, write_pair, write_png
 from gentui.catalog.db import open_catalog
 from gentui.catalog.importer import ImportFailed, import_paths, index_image
 from gentui.catalog.thumbnails import thumbnail_path
@@ -113,7 +119,7 @@ def test_index_image_returns_id_and_links_sweep(tmp_path, cat):
 
 
 def test_mflux_image_with_metadata_json(tmp_path, cat):
-    img = write_png(tmp_path / "mf" / "o_7.png")
+    write_png(tmp_path / "mf" / "o_7.png")
     meta = {"mflux_version": "0.24.0", "model": "flux2-klein-4b", "base_model": "flux2", "seed": 7, "steps": 4,
             "guidance": 1.0, "height": 48, "width": 64, "precision": "mlx.core.bfloat16", "quantize": 8,
             "generation_time_seconds": 41.52, "created_at": "2026-11-20T10:11:12.123456",
@@ -133,7 +139,7 @@ PROMPT = json.dumps({"left_character": {"name": "A"}, "right_character": {"name"
 
 
 def test_older_mflux_names_and_sidecar_wins(tmp_path, cat):
-    img = write_png(tmp_path / "m" / "x.png")
+    write_png(tmp_path / "m" / "x.png")
     (tmp_path / "m" / "x.metadata.json").write_text(json.dumps(
         {"model_config": "dev", "seed": 1, "generation_time": "12.5 seconds", "size": "64x48", "lora_paths": None,
          "prompt": "cat"}))

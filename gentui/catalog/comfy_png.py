@@ -24,7 +24,7 @@ from gentui.catalog.ui_workflow import ui_to_api
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SAMPLER_TYPES = ("KSampler", "KSamplerAdvanced", "SamplerCustom", "SamplerCustomAdvanced")
-SPEED_LORA = re.compile(r"(?<![a-z])(turbo|lightning|hyper|lcm|speed|tcd|dmd2?|causvid|flash)", re.I)
+SPEED_LORA = re.compile(r"(?<![a-z])(turbo|lightning|hyper|lcm|speed|tcd|dmd2?|causvid|flash)", re.IGNORECASE)
 TEXT_INPUTS = ("text", "text_g", "text_l", "t5xxl", "clip_l", "prompt", "positive_prompt")
 VALUE_INPUTS = ("value", "seed", "noise_seed", "int", "float", "number", "string", "text", "Text",
                 "boolean", "INT", "FLOAT", "STRING")

@@ -28,7 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from gentui.catalog.db import Catalog
-from gentui.catalog.prepare import ROW_COLUMNS, Prepared, pool_init, prepare, prepare_many
+from gentui.catalog.prepare import (
+    ROW_COLUMNS,
+    Prepared,
+    pool_init,
+    prepare,
+    prepare_many,
+)
 from gentui.catalog.scan import Candidate, make_candidate, readable, scan
 
 BATCH = 500
@@ -146,7 +152,7 @@ class _Writer:
             self.con.execute("BEGIN IMMEDIATE")
             ids = self._write_rows(batch, known)
             self.con.commit()
-        except Exception:  # noqa: BLE001 - sqlite3 errors of any kind: isolate the bad row
+        except Exception:
             self.con.rollback()
             if len(batch) == 1:
                 raise
@@ -154,7 +160,7 @@ class _Writer:
             for p in batch:
                 try:
                     ids.update(self.write([p], known, None))
-                except Exception as e:  # noqa: BLE001
+                except Exception as e:
                     if report is None:
                         raise
                     report.failed.append((readable(p.path), f"cannot write to the catalog: {e}"))

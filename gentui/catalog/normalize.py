@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from gentui.catalog.sidecar import (
@@ -167,12 +167,12 @@ def parse_timestamp(v: Any) -> datetime | None:
                 return None
             if x > 1e11:
                 x /= 1000.0
-            return datetime.fromtimestamp(x, timezone.utc)
+            return datetime.fromtimestamp(x, UTC)
         if isinstance(v, str) and 8 <= len(v) <= 64:
             dt = datetime.fromisoformat(v.strip())
             if dt.tzinfo is None:
                 dt = dt.astimezone()
-            return dt.astimezone(timezone.utc)
+            return dt.astimezone(UTC)
     except (ValueError, OverflowError, OSError):
         return None
     return None

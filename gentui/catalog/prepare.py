@@ -12,15 +12,24 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from gentui.catalog.comfy_png import PngTextError, png_text_chunks, sidecar_from_png_text
+from gentui.catalog.comfy_png import (
+    PngTextError,
+    png_text_chunks,
+    sidecar_from_png_text,
+)
 from gentui.catalog.mflux_meta import sidecar_from_mflux
 from gentui.catalog.normalize import RESULT_COLUMNS, clean_text, normalize_sidecar
 from gentui.catalog.scan import Candidate, readable
 from gentui.catalog.sidecar import SidecarError, read_sidecar
-from gentui.catalog.thumbnails import ThumbnailError, thumb_file, verify_image, write_thumbnail
+from gentui.catalog.thumbnails import (
+    ThumbnailError,
+    thumb_file,
+    verify_image,
+    write_thumbnail,
+)
 
 _MADE_DIRS: set[str] = set()
 ROW_COLUMNS = ("path", "sidecar_path", "sha256", "file_size", "file_mtime_ns", "sidecar_size",
@@ -30,7 +39,7 @@ ROW_COLUMNS = ("path", "sidecar_path", "sha256", "file_size", "file_mtime_ns", "
 
 def db_time(dt: datetime | None) -> str:
     """The text SQLAlchemy's SQLite DateTime type stores and reads back (UTC, no zone)."""
-    dt = (dt or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    dt = (dt or datetime.now(UTC)).astimezone(UTC)
     return dt.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
@@ -41,7 +50,7 @@ class Prepared:
     already as database text, so the writing process does as little as possible.
     """
 
-    __slots__ = ("path", "row", "characters", "annotations", "tags", "values", "problems")
+    __slots__ = ("annotations", "characters", "path", "problems", "row", "tags", "values")
 
     def __init__(self, path: str, row: dict[str, Any], characters: list[tuple], annotations: list[tuple],
                  tags: list[str], values: list[tuple], problems: list[str]):
@@ -134,7 +143,7 @@ def _prepare(c: Candidate, thumbnail_dir: str | None) -> Prepared:
         if size:
             row["width"], row["height"] = size
     if row["created_at"] is None:
-        row["created_at"] = datetime.fromtimestamp(c.mtime_ns / 1e9, timezone.utc)
+        row["created_at"] = datetime.fromtimestamp(c.mtime_ns / 1e9, UTC)
     row["created_at"] = db_time(row["created_at"])
     if row["status"] is None:
         row["status"] = "done"

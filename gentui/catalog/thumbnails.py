@@ -45,7 +45,8 @@ def decode_thumbnail(data: bytes, size: int = THUMB_SIZE) -> tuple[Image.Image, 
     try:
         im = Image.open(io.BytesIO(data))
         full = im.size
-        im.draft("RGB", (size, size))  # JPEG: decode at 1/2..1/8 scale directly
+        im.draft("RGB", (size, size))
+        im.load()  # decode everything now, so a truncated file fails here  # JPEG: decode at 1/2..1/8 scale directly
         im.thumbnail((size, size), reducing_gap=1.0)  # box-reduce first: 10x faster, fine for a preview
         if im.mode not in ("RGB", "L"):
             if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
