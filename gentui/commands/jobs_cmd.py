@@ -127,7 +127,7 @@ def _list(catalog: Any, args: argparse.Namespace) -> int:
     paused = {b for b in {j.backend for j in jobs if j.backend} if J.read_control(catalog, b)[0]}
     table = Table(title=f"{len(jobs)} job(s)" + (f"; paused: {', '.join(sorted(paused))}" if paused else ""))
     for col in ("id", "sweep", "label", "state", "progress", "backend", "try", "error"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", no_wrap=col in ("id", "label", "state"))
     for j in jobs:
         prog = f"{j.step}/{j.total}" if j.total else ""
         table.add_row(str(j.id), sweeps.get(j.sweep_id, ""), j.label, j.state, prog, j.backend or "any",

@@ -155,7 +155,7 @@ def _print_dry_run(catalog: Any, plan: Any) -> None:
         states = {h: s for h, s in conn.execute(text("SELECT key_hash, state FROM job"))}
     table = Table(title=f"sweep {plan.sweep.name}: {len(plan.grid.jobs)} job(s) (dry run, nothing queued)")
     for col in ("#", "label", "backend", "workflow", "size", "steps", "cfg", "lora", "would"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in ("#", "label", "size"))
     for i, job in enumerate(plan.grid.jobs, 1):
         p = job.params
         state = states.get(job.key_hash)
