@@ -43,6 +43,29 @@ def _created(row: Any) -> str:
     return _text(value)[:11]
 
 
+def prompt_summary(text: Any) -> str:
+    """One line for a prompt: a JSON prompt becomes `scene | names`, whitespace collapses."""
+    if not text:
+        return "-"
+    text = str(text)
+    if text.lstrip().startswith("{"):
+        try:
+            import json
+
+            obj = json.loads(text)
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict):
+            names = [v.get("name") or v.get("appearance", "")[:20] for k, v in obj.items()
+                     if k.endswith("_character") and isinstance(v, dict)]
+            chars = obj.get("characters")
+            if isinstance(chars, list):
+                names += [c.get("name") or "" for c in chars if isinstance(c, dict)]
+            scene = str(obj.get("scene") or "")
+            return " | ".join(p for p in (scene, ", ".join(n for n in names if n)) if p) or " ".join(text.split())
+    return " ".join(text.split())
+
+
 def _rating(row: Any) -> str:
     value = getattr(row, "rating", None)
     return "*" * int(value) if value else ""
@@ -68,18 +91,19 @@ def attr(name: str, fmt: Callable[[Any], str] = _text) -> Callable[[Any], str]:
 
 
 COLUMNS: list[Column] = [
-    Column("id", "id", 6, attr("id"), align="right"),
+    Column("id", "id", 5, attr("id"), align="right"),
     Column("seed", "seed", 10, attr("seed"), align="right"),
     Column("weight", "w", 5, _weight, align="right"),
-    Column("layout", "layout", 12, attr("layout")),
+    Column("layout", "layout", 11, attr("layout")),
     Column("chars", "ch", 2, attr("n_characters"), align="right"),
     Column("named", "named", 5, attr("named", _yes_no), min_width=90),
     Column("variant", "variant", 8, attr("variant"), min_width=120),
-    Column("tags", "tags", 12, attr("tags")),
+    Column("tags", "tags", 10, attr("tags")),
     Column("rating", "rate", 4, _rating, min_width=100),
     Column("status", "status", 7, attr("status"), min_width=110),
     Column("created", "created", 11, _created, min_width=140),
-    Column("prompt", "prompt", 0, attr("prompt_src")),
+    Column("prompt", "prompt", 0, lambda row: prompt_summary(getattr(row, "prompt_src", None)
+                                                             or getattr(row, "prompt_en", None))),
 ]
 
 SORTABLE = ["created", "id", "seed", "weight", "layout", "chars", "rating", "status"]

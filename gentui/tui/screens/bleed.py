@@ -106,7 +106,7 @@ class BleedScreen(Screen):
         with VerticalScroll(id="bleed-body"):
             yield Static("counting…", id="bleed-table")
             yield Static("", id="bleed-hint", classes="hint")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self._compute()

@@ -28,6 +28,7 @@ AXES = ["seed", "weight", "variant", "layout", "named", "chars"]
 MAX_RESULTS = 400
 MAX_COLS = 8
 MAX_ROWS = 12
+CELL_HEIGHT = 10
 
 
 @dataclass
@@ -56,7 +57,7 @@ class CompareCell(Vertical):
     """One labelled thumbnail of the grid."""
 
     DEFAULT_CSS = """
-    CompareCell { height: 10; border: round $panel-lighten-2; }
+    CompareCell { height: 100%; border: round $panel-lighten-2; }
     CompareCell.-selected { border: round $accent; }
     CompareCell > Static { height: 1; color: $text-muted; }
     CompareCell.-selected > Static { color: $text; text-style: bold; }
@@ -85,7 +86,7 @@ class CompareScreen(Screen):
     DEFAULT_CSS = """
     CompareScreen #cmp-scroll { height: 1fr; }
     CompareScreen #cmp-grid { height: auto; grid-gutter: 0 0; padding: 0 1; }
-    CompareScreen .axis { height: 10; content-align: center middle; color: $text-accent; text-style: bold; }
+    CompareScreen .axis { height: 100%; content-align: center middle; color: $text-accent; text-style: bold; }
     CompareScreen .col-head { height: 1; text-style: bold; color: $text-accent; content-align: center middle; }
     """
 
@@ -123,7 +124,7 @@ class CompareScreen(Screen):
         yield Static(" COMPARE  loading…", classes="screen-title", id="cmp-title")
         with VerticalScroll(id="cmp-scroll"):
             yield Grid(id="cmp-grid")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self._load()
@@ -159,7 +160,9 @@ class CompareScreen(Screen):
         grid = self.query_one("#cmp-grid", Grid)
         await grid.remove_children()
         grid.styles.grid_size_columns = self.ncols + 1
-        grid.styles.grid_columns = f"10 {' '.join(['1fr'] * self.ncols)}"
+        grid.styles.grid_columns = f"12 {' '.join(['1fr'] * self.ncols)}"
+        nrows = max(1, len(rvals))
+        grid.styles.grid_rows = "1 " + " ".join([str(CELL_HEIGHT)] * nrows)
         widgets: list[Any] = [Static("" if self.blind else f"{self.row_axis}\\{self.col_axis}", classes="col-head")]
         for cv in cvals:
             widgets.append(Static("?" if self.blind else axis_label(self.col_axis, cv), classes="col-head"))

@@ -80,7 +80,7 @@ class EditorScreen(Screen):
                 for name in SWITCHES:
                     yield Checkbox(LABELS.get(name, name), self.form.switches.get(name, False), id=f"ed-{name}")
                 yield Static("", id="ed-form-error", classes="error")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#ed-prompt", TextArea).focus()

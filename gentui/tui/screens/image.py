@@ -44,7 +44,7 @@ class ImageScreen(Screen):
         app: Any = self.app
         yield Static(f" #{self.result_id} {self.label}", id="image-title")
         yield Thumbnail(app.image_protocol, id="image-big")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self._load()

@@ -52,7 +52,7 @@ class MainScreen(Screen):
         Binding("c", "compare", "Compare", id="main.compare", tooltip="These results as a grid"),
         Binding("m", "matrix", "Matrix", id="main.matrix", tooltip="Bleed matrix of these results"),
         Binding("x", "interrupt", "Interrupt", id="main.interrupt", tooltip="Interrupt the running job"),
-        Binding("p", "pause", "Pause", id="main.pause", tooltip="Pause or resume the queue"),
+        Binding("p", "pause", "Pause", show=False, id="main.pause", tooltip="Pause or resume the queue"),
         Binding("tab", "focus_next", "Next pane", id="main.next_pane", show=False),
     ]
 
@@ -65,7 +65,10 @@ class MainScreen(Screen):
                 yield FilterBar(id="filter")
                 yield ResultsTable(ResultSource(app.catalog), id="table")
         yield Preview(app.catalog, app.thumbnail_dir, app.image_protocol, id="preview")
-        yield Footer()
+        yield Footer(compact=True)
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < 110, "-narrow")
 
     def on_mount(self) -> None:
         app: Any = self.app

@@ -90,7 +90,7 @@ def details_text(d: ResultDetails, zoom: int | None = None) -> Text:
             t.append(" " + "; ".join(notes) + "\n", style="green")
     prompt = r.prompt_src or r.prompt_en
     if prompt:
-        t.append(prompt.replace("\n", " ")[:400] + "\n", style="dim italic")
+        t.append(" ".join(prompt.split())[:400] + "\n", style="dim italic")
     if d.sidecar_error:
         t.append(d.sidecar_error + "\n", style="red")
     t.append(r.path, style="dim")

@@ -143,7 +143,7 @@ class QueuePanel(Widget, can_focus=True):
             t.append(f"  ETA {duration(sw.eta_s)}" if sw.eta_s is not None else "  ETA …", style="dim")
             foot.append(t)
         if not snap.jobs:
-            lines.append(Text("no jobs (e: new sweep)", style="dim"))
+            lines.append(Text("no jobs yet", style="dim"))
         room = max(0, height - 1 - len(foot))
         start = 0
         if cursor_line >= room:

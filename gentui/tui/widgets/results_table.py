@@ -79,7 +79,7 @@ class ResultsTable(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False, id="results.page_down"),
         Binding("home", "first", "First row", show=False, id="results.first"),
         Binding("end", "last", "Last row", show=False, id="results.last"),
-        Binding("s", "sort_next", "Sort", id="results.sort", tooltip="Sort by the next column"),
+        Binding("s", "sort_next", "Sort", show=False, id="results.sort", tooltip="Sort by the next column"),
         Binding("S", "sort_reverse", "Reverse", show=False, id="results.reverse",
                 tooltip="Reverse the sort direction"),
     ]
