@@ -11,8 +11,17 @@ from sqlalchemy import text
 from gentui.catalog.query import QueryError, count, search, search_statement
 
 
+@pytest.fixture(scope="module")
+def cat(tmp_path_factory):
+    """One catalog for the read-only tests of this module (building it is most of their time)."""
+    c, ids = small_catalog(tmp_path_factory.mktemp("search"))
+    c.ids = ids
+    yield c
+    c.close()
+
+
 @pytest.fixture
-def cat(tmp_path):
+def fresh_cat(tmp_path):
     c, ids = small_catalog(tmp_path)
     c.ids = ids
     yield c
@@ -138,9 +147,10 @@ def test_id_key(cat):
     assert names(cat, f"id:>{b}") == ["c", "d", "e", "f"]
 
 
-def test_relative_dates(cat, tmp_path):
+def test_relative_dates(fresh_cat, tmp_path):
     from query_fixtures import add_result
 
+    cat = fresh_cat
     before = {q: count(cat, q) for q in ("date:today", "date:7d", "date:yesterday", "date:2h")}
     add_result(cat, str(tmp_path / "new.png"), created_at=datetime.now(timezone.utc))
     after = {q: count(cat, q) for q in before}
