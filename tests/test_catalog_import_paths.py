@@ -229,3 +229,12 @@ def test_pool_path_matches_in_process(tmp_path, cat):
     assert rep.imported == importer.POOL_MIN + 10 and rep.failed == []
     assert seen[0] == (0, rep.imported) and seen[-1] == (rep.imported, rep.imported)
     assert q(cat, "SELECT count(DISTINCT seed), count(DISTINCT thumb) FROM result") == [(rep.imported, rep.imported)]
+
+
+def test_same_file_through_a_symlinked_folder_is_one_row(tmp_path, cat):
+    real = tmp_path / "real"
+    img = write_pair(real, "a")
+    os.symlink(real, tmp_path / "link")
+    import_paths(cat, [tmp_path / "link"], None)
+    rid = index_image(cat, img, None)
+    assert q(cat, "SELECT id, path FROM result") == [(rid, str(img))]

@@ -281,10 +281,10 @@ def index_image(catalog: Catalog, image_path: str | Path, thumbnail_dir: str | P
     Raises:
         ImportFailed: the image or its sidecar cannot be read; the catalog is unchanged.
     """
-    path = os.path.abspath(os.fspath(image_path))
-    cand, why = make_candidate(path)
+    cand, why = make_candidate(os.path.abspath(os.fspath(image_path)))
     if cand is None:
-        raise ImportFailed(readable(path), why or "unusable")
+        raise ImportFailed(readable(os.path.abspath(os.fspath(image_path))), why or "unusable")
+    path = cand.image
     p = prepare(cand, os.fspath(thumbnail_dir) if thumbnail_dir is not None else None)
     if not isinstance(p, Prepared):
         raise ImportFailed(*p)

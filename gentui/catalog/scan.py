@@ -88,7 +88,11 @@ def make_candidate(image: str, names: set[str] | None = None) -> tuple[Candidate
         if sst is not None:
             side_size = (side_size or 0) + sst.st_size
             side_mtime = max(side_mtime or 0, sst.st_mtime_ns)
-    return Candidate(image, side, meta, st.st_size, st.st_mtime_ns, side_size, side_mtime), None
+    # One row per file however it was reached (a symlinked output folder, the worker's own path).
+    real = os.path.realpath(image)
+    if real != image and not _utf8_ok(real):
+        return None, "resolved file name is not valid UTF-8; rename it to import it"
+    return Candidate(real, side, meta, st.st_size, st.st_mtime_ns, side_size, side_mtime), None
 
 
 def _image_for(stem: str, names: set[str] | None) -> str | None:

@@ -64,6 +64,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"gentui import: {e}", file=sys.stderr)
         return 1
     update, bar = _progress(args.quiet or args.json)
+    import sqlite3
+
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         if bar is not None:
             with bar:
@@ -72,6 +76,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         else:
             report = import_paths(catalog, paths, None if args.no_thumbnails else settings.thumbnail_dir,
                                   rebuild=args.rebuild)
+    except (sqlite3.Error, SQLAlchemyError) as e:
+        print(f"gentui import: cannot use the catalog {settings.catalog_path}: {e}", file=sys.stderr)
+        return 1
     finally:
         catalog.close()
     if args.json:
