@@ -194,3 +194,16 @@ def test_folder_of_comfy_pngs_without_sidecars(tmp_path):
     con = cat.engine.raw_connection()
     assert sorted(con.execute("SELECT seed, lora_strength FROM result")) == [(0, 0.4), (1, 0.8)]
     con.close()
+
+
+def test_annotation_only_sidecar_beside_a_comfy_png_keeps_the_graph_values(tmp_path):
+    img = comfy_png(tmp_path / "ComfyUI_00001_.png", anima_graph(char_strength=0.8))
+    img.with_suffix(".json").write_text(json.dumps(
+        {"annotations": [{"slot": "left", "feature": "ahoge", "outcome": "present"}], "tags": ["keeper"]}))
+    cat = open_catalog(tmp_path / "c.db")
+    rid = index_image(cat, img, None)
+    con = cat.engine.raw_connection()
+    assert con.execute("SELECT seed, lora_strength, source_format FROM result WHERE id=?", (rid,)).fetchone() == (
+        1293127692, 0.8, "comfyui_png+sidecar")
+    assert con.execute("SELECT tag FROM tag").fetchall() == [("keeper",)]
+    con.close()

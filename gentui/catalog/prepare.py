@@ -32,6 +32,7 @@ from gentui.catalog.thumbnails import (
 )
 
 _MADE_DIRS: set[str] = set()
+GENERATION_KEYS = frozenset({"seed", "model", "prompt_en", "steps", "workflow_api", "checkpoint", "unet"})
 ROW_COLUMNS = ("path", "sidecar_path", "sha256", "file_size", "file_mtime_ns", "sidecar_size",
                "sidecar_mtime_ns", "thumb", "source_format", *RESULT_COLUMNS)
 """Every result column the importer writes, in the order of `Prepared.values_row`."""
@@ -128,12 +129,16 @@ def _prepare(c: Candidate, thumbnail_dir: str | None) -> Prepared:
             if sidecar is None:
                 raise
             problems.append(f"mflux metadata ignored: {e}")
-    if sidecar is None and not base and data.startswith(b"\x89PNG"):
+    # A sidecar gentui made only to hold annotations of a ComfyUI PNG says nothing about how
+    # the image was made: read the PNG's graph too (the sidecar still wins key by key).
+    bare = sidecar is None or not (GENERATION_KEYS & sidecar.keys())
+    if bare and not base and data.startswith(b"\x89PNG"):
         texts, size = png_text_chunks(data)
         comfy, more = sidecar_from_png_text(texts)
         problems.extend(more)
         if comfy is not None:
-            base, source = comfy, "comfyui_png"
+            base = comfy
+            source = "comfyui_png" if sidecar is None else "comfyui_png+sidecar"
     merged = {**base, **sidecar} if sidecar is not None else base
     norm = normalize_sidecar(merged, readable(c.main_sidecar or c.image))
     problems.extend(norm.problems)
