@@ -51,12 +51,14 @@ class GentuiApp(App[int]):
 
     def __init__(self, settings: Settings, catalog: Catalog | None = None, *, demo: bool = False,
                  start_worker: bool = True, poll_interval: float = 0.5, health_interval: float = 10.0,
-                 image_protocol: str | None = None):
+                 image_protocol: str | None = None, worker_args: tuple[str, ...] = ()):
         super().__init__()
         self.settings = settings
         self.catalog = catalog or open_catalog(settings.catalog_path)
         self.demo = demo
         self.start_worker = start_worker
+        self.worker_args = worker_args
+        """Extra arguments for a `gentui worker` this App starts (tests pass --until-idle)."""
         self.poll_interval = poll_interval
         self.health_interval = health_interval
         self.image_protocol = image_protocol or images.resolve_protocol(settings.tui.image_protocol)
@@ -127,7 +129,7 @@ class GentuiApp(App[int]):
         from gentui.tui.data.processes import ensure_worker
 
         try:
-            what = ensure_worker(self.catalog, self.settings)
+            what = ensure_worker(self.catalog, self.settings, self.worker_args)
         except Exception as e:
             self.call_from_thread(self.notify, f"could not start the worker: {e}", severity="error")
             return

@@ -49,11 +49,11 @@ def live_backends(catalog: Catalog, settings: Settings) -> list[str]:
     return out
 
 
-def ensure_worker(catalog: Catalog, settings: Settings) -> str:
+def ensure_worker(catalog: Catalog, settings: Settings, extra_args: tuple[str, ...] = ()) -> str:
     """Attach to a running worker, or start `gentui worker` detached; returns what happened."""
     enabled = [n for n, b in settings.backends.items() if b.enabled]
     live = live_backends(catalog, settings)
     if enabled and all(n in live for n in enabled):
         return f"attached to the worker of {', '.join(live)}"
-    pid = spawn_detached(gentui_argv(settings, "worker"), settings.log_dir / "worker.log", dict(os.environ))
+    pid = spawn_detached(gentui_argv(settings, "worker", *extra_args), settings.log_dir / "worker.log", dict(os.environ))
     return f"started gentui worker (pid {pid}; log {settings.log_dir / 'worker.log'})"
