@@ -37,7 +37,7 @@ from gentui.catalog.query_parser import (
     parse_query,
 )
 
-__all__ = ["QueryError", "Query", "ResultRow", "SORT_KEYS", "VALID_KEYS", "count", "keys_help",
+__all__ = ["QueryError", "Query", "ResultRow", "SORT_KEYS", "SORT_ORDER", "VALID_KEYS", "count", "keys_help",
            "parse_query", "search", "where_clause"]
 
 R = Result.__table__
@@ -56,13 +56,20 @@ COLUMNS = {
 _TOLERANT = {"weight", "cfg"}
 """Stored rounded to 6 decimals: equality and range ends allow half a unit of the 6th decimal."""
 
-SORT_KEYS = {
-    "created_at": R.c.created_at, "date": R.c.created_at, "weight": R.c.lora_strength,
-    "w": R.c.lora_strength, "seed": R.c.seed, "layout": R.c.layout, "chars": R.c.n_characters,
-    "named": R.c.named, "status": R.c.status, "rating": R.c.rating, "id": R.c.id,
-    "steps": R.c.steps, "cfg": R.c.cfg, "model": R.c.model, "sweep": R.c.sweep_name,
-    "workflow": R.c.workflow, "backend": R.c.backend, "lora": R.c.lora_name, "path": R.c.path,
+SORT_ORDER = {
+    "created_at": (R.c.created_at,), "date": (R.c.created_at,), "id": (R.c.id,),
+    # weight then seed, chars then layout and weight: the natural table order, and an index's
+    "weight": (R.c.lora_strength, R.c.seed), "w": (R.c.lora_strength, R.c.seed),
+    "chars": (R.c.n_characters, R.c.layout, R.c.lora_strength),
+    "seed": (R.c.seed,), "layout": (R.c.layout,), "named": (R.c.named,), "status": (R.c.status,),
+    "rating": (R.c.rating,), "steps": (R.c.steps,), "cfg": (R.c.cfg,), "model": (R.c.model,),
+    "sweep": (R.c.sweep_name,), "workflow": (R.c.workflow,), "backend": (R.c.backend,),
+    "lora": (R.c.lora_name,), "path": (R.c.path,),
 }
+"""Sort key -> columns; every one has an index that gives this order (SQLite appends the rowid,
+so `ORDER BY ..., id` walks it without sorting)."""
+SORT_KEYS = {k: cols[0] for k, cols in SORT_ORDER.items()}
+"""Sort key -> its main column."""
 _TAG_SEP = "\x1f"
 
 ResultRow = dataclasses.make_dataclass(
@@ -118,7 +125,7 @@ def _no_index(col: Any) -> ColumnElement:
 
 def _column_term(term: Term, scan: Any = None) -> ColumnElement:
     def c_(col: Any) -> Any:
-        return col if scan is None or col is scan else _no_index(col)
+        return col if scan is None or any(col is c for c in scan) else _no_index(col)
 
     if term.key == "size":
         return or_(*[and_(c_(R.c.width) == c.width, c_(R.c.height) == c.height)
@@ -252,7 +259,7 @@ def where_clause(query: Query | str, scan: Any = None) -> ColumnElement:
     the others become `EXISTS` probes on (value, result_id) indexes, so that a
     common tag is never materialised as a list of a quarter of the catalog.
 
-    With `scan` (a sort column), nothing but that column's index may drive:
+    With `scan` (the sort columns), nothing but their index may drive:
     the plan walks the sort order and probes every term, which finds the first
     page at once when matches are common (see `search`).
     """
@@ -267,11 +274,11 @@ def where_clause(query: Query | str, scan: Any = None) -> ColumnElement:
     return and_(*preds)
 
 
-def _sort_column(sort: str | None) -> Any:
+def _sort_columns(sort: str | None) -> tuple[Any, ...]:
     key = (sort or "created_at").lower()
-    if key not in SORT_KEYS:
-        raise ValueError(f"unknown sort key {sort!r}: one of {', '.join(sorted(SORT_KEYS))}")
-    return SORT_KEYS[key]
+    if key not in SORT_ORDER:
+        raise ValueError(f"unknown sort key {sort!r}: one of {', '.join(sorted(SORT_ORDER))}")
+    return SORT_ORDER[key]
 
 
 def search_statement(query: Query | str, sort: str | None = None, descending: bool = True,
@@ -282,11 +289,11 @@ def search_statement(query: Query | str, sort: str | None = None, descending: bo
     rows and tags are read for the page and not for every match.
     `scan=True` builds the plan that walks the sort column's index (see `where_clause`).
     """
-    col = _sort_column(sort)
-    order = [col.desc(), R.c.id.desc()] if descending else [col.asc(), R.c.id.asc()]
-    if col is R.c.id:
-        order = order[1:]
-    ids = select(R.c.id).where(where_clause(query, scan=col if scan else None)).order_by(*order)
+    cols = _sort_columns(sort)
+    if cols[-1] is not R.c.id:
+        cols = cols + (R.c.id,)
+    order = [c.desc() if descending else c.asc() for c in cols]
+    ids = select(R.c.id).where(where_clause(query, scan=cols if scan else None)).order_by(*order)
     if limit is not None:
         ids = ids.limit(max(0, int(limit)))
     if offset:
@@ -314,9 +321,6 @@ benchmark's six-term query at 1M results). Steps, not time, so the choice does
 not depend on machine load. The last resort is the walk without a limit: its
 cost is bounded by the table's size, the driven plan's (sorting) is not.
 """
-_SCANNABLE = {R.c.created_at, R.c.id, R.c.seed, R.c.layout, R.c.named, R.c.status, R.c.rating, R.c.steps,
-              R.c.cfg, R.c.model, R.c.workflow, R.c.backend, R.c.lora_name, R.c.sweep_name}
-"""Sort columns with an index of their own (SQLite appends the rowid, so `ORDER BY x, id` uses it)."""
 
 
 def search(catalog: Any, query: Query | str, sort: str | None = None, descending: bool = True,
@@ -331,9 +335,9 @@ def search(catalog: Any, query: Query | str, sort: str | None = None, descending
     finish, the driven plan runs, and so on (`PLAN_BUDGETS`).
     """
     q = parse_query(query) if isinstance(query, str) else query
-    col = _sort_column(sort)
+    _sort_columns(sort)
     with catalog.engine.connect() as conn:
-        if q.terms and limit is not None and col in _SCANNABLE:
+        if q.terms and limit is not None:
             for plan, ops in PLAN_BUDGETS:
                 stmt = search_statement(q, sort, descending, limit, offset, scan=plan == "scan")
                 rows = _within(conn, stmt, ops)
