@@ -238,3 +238,18 @@ def test_same_file_through_a_symlinked_folder_is_one_row(tmp_path, cat):
     import_paths(cat, [tmp_path / "link"], None)
     rid = index_image(cat, img, None)
     assert q(cat, "SELECT id, path FROM result") == [(rid, str(img))]
+
+
+def test_thumbnails_made_later_for_pairs_imported_without(tmp_path, cat):
+    out = tmp_path / "out"
+    write_pair(out, "a")
+    import_paths(cat, [out], None)
+    assert q(cat, "SELECT thumb FROM result") == [(None,)]
+    rep = import_paths(cat, [out], tmp_path / "thumbs")
+    assert rep.updated == 1
+    (thumb,), = q(cat, "SELECT thumb FROM result")
+    path = thumbnail_path(tmp_path / "thumbs", thumb)
+    assert path.is_file()
+    path.unlink()  # a cleared thumbnail cache is refilled
+    assert import_paths(cat, [out], tmp_path / "thumbs").updated == 1 and path.is_file()
+    assert import_paths(cat, [out], tmp_path / "thumbs").skipped == 1

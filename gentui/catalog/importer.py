@@ -36,6 +36,7 @@ from gentui.catalog.prepare import (
     prepare_many,
 )
 from gentui.catalog.scan import Candidate, make_candidate, readable, scan
+from gentui.catalog.thumbnails import thumb_file
 
 BATCH = 500
 CHUNK = 64
@@ -95,11 +96,11 @@ class _Writer:
         self.raw.close()
 
     def existing(self, paths: list[str]) -> dict[str, tuple]:
-        """path -> (id, file_size, file_mtime_ns, sidecar_path, sidecar_size, sidecar_mtime_ns)."""
+        """path -> (id, file_size, file_mtime_ns, sidecar_path, sidecar_size, sidecar_mtime_ns, thumb)."""
         out: dict[str, tuple] = {}
         for i in range(0, len(paths), 500):
             part = paths[i : i + 500]
-            q = ("SELECT path, id, file_size, file_mtime_ns, sidecar_path, sidecar_size, sidecar_mtime_ns "
+            q = ("SELECT path, id, file_size, file_mtime_ns, sidecar_path, sidecar_size, sidecar_mtime_ns, thumb "
                  f"FROM result WHERE path IN ({','.join('?' for _ in part)})")
             for row in self.con.execute(q, part):
                 out[row[0]] = row[1:]
@@ -191,10 +192,13 @@ class _Writer:
         return len(gone)
 
 
-def _unchanged(c: Candidate, row: tuple | None) -> bool:
+def _unchanged(c: Candidate, row: tuple | None, thumb_dir: str | None) -> bool:
+    """Same sizes and mtimes as when indexed (and its thumbnail still there, if wanted)."""
     if row is None:
         return False
-    _id, size, mtime, side_path, side_size, side_mtime = row
+    _id, size, mtime, side_path, side_size, side_mtime, thumb = row
+    if thumb_dir is not None and (thumb is None or not os.path.exists(thumb_file(thumb_dir, thumb))):
+        return False
     return (size == c.size and mtime == c.mtime_ns and side_path == c.main_sidecar
             and side_size == c.side_size and side_mtime == c.side_mtime_ns)
 
@@ -245,7 +249,7 @@ def import_paths(catalog: Catalog, paths: list[str | Path], thumbnail_dir: str |
         known = set(existing)
         todo = []
         for c in found.candidates:
-            if not rebuild and _unchanged(c, existing.get(c.image)):
+            if not rebuild and _unchanged(c, existing.get(c.image), thumb):
                 report.skipped += 1
             else:
                 todo.append(c)
