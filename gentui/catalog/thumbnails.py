@@ -75,7 +75,11 @@ def write_thumbnail(thumbnail_dir: str | Path, key: str, data: bytes, made_dirs:
         if made_dirs is not None:
             made_dirs.add(parent)
     tmp = os.path.join(parent, f".{key}.{os.getpid()}.tmp")
-    im.save(tmp, "JPEG", quality=85)
+    try:
+        im.save(tmp, "JPEG", quality=85)
+    except FileNotFoundError:  # the cache folder was removed while we ran
+        os.makedirs(parent, exist_ok=True)
+        im.save(tmp, "JPEG", quality=85)
     os.replace(tmp, dest)
     return Path(dest)
 
