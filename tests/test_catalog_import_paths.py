@@ -253,3 +253,14 @@ def test_thumbnails_made_later_for_pairs_imported_without(tmp_path, cat):
     path.unlink()  # a cleared thumbnail cache is refilled
     assert import_paths(cat, [out], tmp_path / "thumbs").updated == 1 and path.is_file()
     assert import_paths(cat, [out], tmp_path / "thumbs").skipped == 1
+
+
+def test_rebuild_through_a_symlinked_folder_prunes_too(tmp_path, cat):
+    real = tmp_path / "real"
+    write_pair(real, "a")
+    gone = write_pair(real, "b", color=(7, 7, 7))
+    os.symlink(real, tmp_path / "link")
+    import_paths(cat, [tmp_path / "link"], None)
+    gone.unlink()
+    assert import_paths(cat, [tmp_path / "link"], None, rebuild=True).removed == 1
+    assert q(cat, "SELECT count(*) FROM result") == [(1,)]

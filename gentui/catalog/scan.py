@@ -191,7 +191,7 @@ def scan(paths: list[str], skip_dirs: tuple[str, ...] = ()) -> ScanResult:
         p = os.fspath(p)
         ap = os.path.abspath(p)
         if os.path.isdir(ap):
-            roots.append(ap)
+            roots.append(os.path.realpath(ap))  # rows hold real paths
             walk_dir(ap)
         elif ap.lower().endswith(IMAGE_EXTS):
             add_image(ap, None)
