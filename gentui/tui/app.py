@@ -25,6 +25,10 @@ from gentui.tui.data import images
 from gentui.tui.data.jobs import QueueSnapshot, poll_queue
 
 
+WORKER_RETRY_S = 20.0
+"""A worker that was just started needs a moment to take its lease: do not start another."""
+
+
 class GentuiApp(App[int]):
     """Run, browse and judge image-generation experiments."""
 
@@ -63,6 +67,8 @@ class GentuiApp(App[int]):
         self.health_interval = health_interval
         self.image_protocol = image_protocol or images.resolve_protocol(settings.tui.image_protocol)
         self._stopping = False
+        self._polled = False
+        self._worker_tried = -WORKER_RETRY_S
         self.theme = settings.tui.theme if settings.tui.theme in self.available_themes else "textual-dark"
 
     @property
@@ -79,8 +85,6 @@ class GentuiApp(App[int]):
             self._poll_queue()
         if self.health_interval > 0:
             self._check_health()
-        if self.start_worker:
-            self.ensure_worker()
 
     async def action_quit(self) -> None:
         self._stopping = True
@@ -112,8 +116,14 @@ class GentuiApp(App[int]):
     def on_gentui_app_queue_polled(self, msg: QueuePolled) -> None:
         old = self.snapshot
         self.snapshot = msg.snapshot
-        if old.max_result_id != msg.snapshot.max_result_id and old.max_result_id:
-            self.results_version += 1
+        snap = msg.snapshot
+        if (self.start_worker and snap.active and not snap.workers and not snap.paused
+                and time.monotonic() - self._worker_tried > WORKER_RETRY_S):
+            # jobs wait and nobody runs them: start the worker (it outlives this TUI)
+            self.ensure_worker()
+        if self._polled and old.max_result_id != snap.max_result_id:
+            self.results_version += 1  # results arrived: tables reload
+        self._polled = True
 
     def refresh_queue_now(self) -> None:
         """Re-read the queue at once (after the user changed it)."""
@@ -128,6 +138,7 @@ class GentuiApp(App[int]):
         """Attach to the queue worker, or start one detached (it outlives the TUI)."""
         from gentui.tui.data.processes import ensure_worker
 
+        self._worker_tried = time.monotonic()
         try:
             what = ensure_worker(self.catalog, self.settings, self.worker_args)
         except Exception as e:

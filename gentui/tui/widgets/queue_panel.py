@@ -124,7 +124,9 @@ class QueuePanel(Widget, can_focus=True):
             if i == self.cursor and focused:
                 line.stylize("reverse")
             lines.append(line)
-            if job.state in ("running", "submitted"):
+            if job.state == "submitted":
+                lines.append(Text("   waiting on the backend", style="dim", no_wrap=True))
+            elif job.state == "running":
                 tail = f" {job.step}/{job.total} {duration(job.elapsed_s)}" if job.total else \
                     f" {duration(job.elapsed_s)}"
                 prog = Text("   ", no_wrap=True)
@@ -150,4 +152,6 @@ class QueuePanel(Widget, can_focus=True):
             start = cursor_line - room + 1
         body = lines[start:start + room]
         out = Text("\n").join([head, *body, *([Text("")] * (room - len(body))), *foot])
+        out.no_wrap = True
+        out.overflow = "ellipsis"
         return out
