@@ -207,3 +207,51 @@ def test_annotation_only_sidecar_beside_a_comfy_png_keeps_the_graph_values(tmp_p
         1293127692, 0.8, "comfyui_png+sidecar")
     assert con.execute("SELECT tag FROM tag").fetchall() == [("keeper",)]
     con.close()
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_ids = st.sampled_from(["1", "2", "3", "4", "5", "x"])
+_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+_values = _scalars | st.tuples(_ids | st.integers(), st.integers(-1, 3)).map(list) | st.lists(_scalars, max_size=3) \
+    | st.dictionaries(st.sampled_from(["on", "lora", "strength"]), _scalars, max_size=3)
+_inputs = st.dictionaries(st.sampled_from(["model", "positive", "negative", "latent_image", "seed", "noise_seed", "text",
+                                           "lora_name", "strength_model", "ckpt_name", "unet_name", "width", "height",
+                                           "conditioning", "conditioning_1", "guider", "sampler", "sigmas", "noise",
+                                           "value", "string_a", "clip_name", "samples", "lora_1"]), _values, max_size=6)
+_nodes = st.fixed_dictionaries({"class_type": st.sampled_from(
+    ["KSampler", "KSamplerAdvanced", "SamplerCustomAdvanced", "LoraLoader", "CLIPTextEncode", "UNETLoader",
+     "ConditioningCombine", "EmptyLatentImage", "PrimitiveInt", "StringConcatenate", "CFGGuider", "Other"]) | _scalars,
+    "inputs": _inputs | _scalars})
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(_ids, _nodes | _scalars, max_size=6))
+def test_any_api_graph_is_walked_without_raising(graph):
+    d, problems = sidecar_from_graph(graph)
+    assert isinstance(d, dict) and isinstance(problems, list)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.fixed_dictionaries({
+    "nodes": st.lists(st.fixed_dictionaries({"id": st.integers(0, 5) | st.text(max_size=2), "type": st.sampled_from(
+        ["KSampler", "LoraLoader", "CLIPTextEncode", "CheckpointLoaderSimple", "EmptyLatentImage", "X"]),
+        "widgets_values": st.lists(_scalars, max_size=8) | _scalars,
+        "inputs": st.lists(st.fixed_dictionaries({"name": st.sampled_from(["model", "positive", "clip", "latent_image"]),
+                                                  "link": st.integers(0, 5) | st.none()}), max_size=4) | _scalars,
+        "mode": st.sampled_from([0, 2, 4])}), max_size=6) | _scalars,
+    "links": st.lists(st.lists(st.integers(0, 5) | st.text(max_size=2), max_size=6), max_size=6) | _scalars,
+}))
+def test_any_ui_workflow_is_read_without_raising(ui):
+    d, problems = sidecar_from_png_text({"workflow": json.dumps(ui)})
+    assert d is None or isinstance(d, dict)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=300))
+def test_png_chunk_reader_raises_only_its_error(raw):
+    try:
+        png_text_chunks(b"\x89PNG\r\n\x1a\n" + raw)
+    except PngTextError:
+        pass

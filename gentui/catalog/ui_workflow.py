@@ -91,8 +91,9 @@ def ui_to_api(ui: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     if not isinstance(nodes, list):
         return {}, ["UI workflow has no `nodes` list"]
     links = _links(ui)
-    subgraphs = {sg.get("id") for sg in ((ui.get("definitions") or {}).get("subgraphs") or [])
-                 if isinstance(sg, dict)} if isinstance(ui.get("definitions"), dict) else set()
+    defs = ui.get("definitions")
+    sgs = defs.get("subgraphs") if isinstance(defs, dict) else None
+    subgraphs = {str(sg.get("id")) for sg in sgs if isinstance(sg, dict)} if isinstance(sgs, list) else set()
     api: dict[str, Any] = {}
     for n in nodes:
         if not isinstance(n, dict) or not isinstance(n.get("id"), (int, str)):
@@ -101,7 +102,8 @@ def ui_to_api(ui: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         if ct in subgraphs:
             problems.append(f"node {n['id']} is a subgraph; values inside it were not read")
         inputs = _widget_inputs(ct, n.get("widgets_values"))
-        for inp in n.get("inputs") or []:
+        node_inputs = n.get("inputs")
+        for inp in node_inputs if isinstance(node_inputs, list) else []:
             if isinstance(inp, dict) and isinstance(inp.get("name"), str) and isinstance(inp.get("link"), int):
                 src = links.get(inp["link"])
                 if src is not None:
