@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from catalog_import_fixtures import PROMPT_EN, anima_graph, comfy_png
 
 from gentui.catalog.comfy_png import (
@@ -209,9 +211,6 @@ def test_annotation_only_sidecar_beside_a_comfy_png_keeps_the_graph_values(tmp_p
     con.close()
 
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
 _ids = st.sampled_from(["1", "2", "3", "4", "5", "x"])
 _scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
 _values = _scalars | st.tuples(_ids | st.integers(), st.integers(-1, 3)).map(list) | st.lists(_scalars, max_size=3) \
@@ -244,7 +243,7 @@ def test_any_api_graph_is_walked_without_raising(graph):
     "links": st.lists(st.lists(st.integers(0, 5) | st.text(max_size=2), max_size=6), max_size=6) | _scalars,
 }))
 def test_any_ui_workflow_is_read_without_raising(ui):
-    d, problems = sidecar_from_png_text({"workflow": json.dumps(ui)})
+    d, _problems = sidecar_from_png_text({"workflow": json.dumps(ui)})
     assert d is None or isinstance(d, dict)
 
 
