@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from catalog_import_fixtures import PROMPT_EN, anima_graph, comfy_png
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from catalog_import_fixtures import PROMPT_EN, anima_graph, comfy_png
 
 from gentui.catalog.comfy_png import (
     PngTextError,
