@@ -93,3 +93,51 @@ async def test_keys_can_be_remapped_from_the_config(tmp_path):
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("f")
         assert app.focused is app.screen.query_one("#filter-input", Input)
+
+
+async def test_queue_keys_cancel_retry_front_and_pause(app):
+    from sqlmodel import select
+
+    from gentui.catalog.models import Job, QueueControl
+
+    with app.catalog.session() as s:
+        for i in range(3):
+            s.add(Job(key_hash=f"k{i}", params={"backend": "sim"}, label=f"job {i}", state="queued",
+                      backend="sim", position=float(i + 1)))
+        s.commit()
+    app.poll_interval = 0.1
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: len(app.snapshot.jobs) == 3, what="3 queued jobs")
+        panel = app.screen.query_one("QueuePanel")
+        panel.focus()
+        await pilot.press("down", "down", "f")  # job 2 to the front
+
+        def states():
+            with app.catalog.session() as s:
+                return {j.label: (j.state, j.position) for j in s.exec(select(Job))}
+
+        await wait_for(pilot, lambda: states()["job 2"][1] < 1, what="moved to the front")
+        await wait_for(pilot, lambda: app.snapshot.jobs[0].label == "job 2")
+        panel.cursor = 0
+        await pilot.press("d")
+        await wait_for(pilot, lambda: states()["job 2"][0] == "cancelled", what="cancelled")
+        await wait_for(pilot, lambda: any(j.label == "job 2" and j.state == "cancelled" for j in app.snapshot.jobs))
+        panel.cursor = [j.label for j in app.snapshot.jobs].index("job 2")
+        await pilot.press("t")
+        await wait_for(pilot, lambda: states()["job 2"][0] == "queued", what="retried")
+        await pilot.press("p")
+        def paused():
+            with app.catalog.session() as s:
+                return any(c.paused for c in s.exec(select(QueueControl)))
+
+        await wait_for(pilot, paused, what="paused")
+        await wait_for(pilot, lambda: "PAUSED" in screen_text(app))
+
+
+async def test_command_palette_lists_actions_by_area(app):
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.press(*"annotate")
+        await wait_for(pilot, lambda: "results: Annotate" in screen_text(app), what="palette hit")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "AnnotateDialog", what="dialog from palette")
