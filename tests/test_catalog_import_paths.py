@@ -264,3 +264,20 @@ def test_rebuild_through_a_symlinked_folder_prunes_too(tmp_path, cat):
     gone.unlink()
     assert import_paths(cat, [tmp_path / "link"], None, rebuild=True).removed == 1
     assert q(cat, "SELECT count(*) FROM result") == [(1,)]
+
+
+def test_no_thumbnails_still_catches_truncated_and_corrupt_images(tmp_path, cat):
+    from PIL import Image
+
+    out = tmp_path / "out"
+    good = write_pair(out, "good")
+    data = good.read_bytes()
+    (out / "cut.png").write_bytes(data[: data.index(b"IDAT") + 12])  # pixels cut short
+    flipped = bytearray(data)
+    flipped[data.index(b"IDAT") + 8] ^= 0xFF  # CRC no longer matches
+    (out / "flip.png").write_bytes(bytes(flipped))
+    Image.new("RGB", (40, 30), (9, 9, 9)).save(out / "ok.jpg")
+    (out / "cut.jpg").write_bytes((out / "ok.jpg").read_bytes()[:-300])
+    rep = import_paths(cat, [out], None)
+    assert sorted(Path(p).name for p, _ in rep.failed) == ["cut.jpg", "cut.png", "flip.png"]
+    assert q(cat, "SELECT width, height FROM result WHERE path LIKE '%ok.jpg'") == [(40, 30)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import zlib
 from pathlib import Path
 
 from PIL import Image
@@ -85,6 +86,43 @@ def write_thumbnail(thumbnail_dir: str | Path, key: str, data: bytes, made_dirs:
 
 
 def verify_image(data: bytes) -> tuple[int, int]:
-    """Decode fully without making a thumbnail (imports with thumbnails off); returns the size."""
+    """Check an image is whole and return its size, cheaply when the format allows.
+
+    Used when no thumbnail is made. A PNG whose chunks are all present with good
+    CRCs up to IEND, a JPEG ending in its EOI marker, or a WebP as long as its
+    RIFF header says is accepted without decoding pixels; anything else gets a
+    full decode, which raises ThumbnailError if it is broken.
+    """
+    try:
+        if data.startswith(b"\x89PNG\r\n\x1a\n"):
+            size = _png_complete(data)
+            if size is not None:
+                return size
+        elif (data.startswith(b"\xff\xd8") and data.rstrip(b"\0").endswith(b"\xff\xd9")) or (
+                data.startswith(b"RIFF") and data[8:12] == b"WEBP"
+                and len(data) >= struct.unpack("<I", data[4:8])[0] + 8):
+            return Image.open(io.BytesIO(data)).size
+    except (OSError, ValueError, SyntaxError, struct.error):
+        pass
     _im, full = decode_thumbnail(data, size=THUMB_SIZE)
     return full
+
+
+def _png_complete(data: bytes) -> tuple[int, int] | None:
+    """IHDR size if every chunk is whole with a good CRC and IEND is reached; else None."""
+    pos, end, size, idat = 8, len(data), None, False
+    while pos + 12 <= end:
+        length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
+        stop = pos + 12 + length
+        if stop > end:
+            return None
+        if zlib.crc32(data[pos + 4 : pos + 8 + length]) != struct.unpack(">I", data[stop - 4 : stop])[0]:
+            return None
+        if ctype == b"IHDR":
+            size = struct.unpack(">II", data[pos + 8 : pos + 16])
+        elif ctype == b"IDAT":
+            idat = True
+        elif ctype == b"IEND":
+            return size if idat else None
+        pos = stop
+    return None
