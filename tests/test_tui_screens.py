@@ -144,3 +144,58 @@ async def test_rerun_loads_a_result_into_the_editor(env):
         await wait_for(pilot, lambda: app.screen.query_one("#ed-seeds").value == "42")
         assert app.screen.query_one("#ed-weights").value == "1.2"
         assert "clustered" in app.screen.query_one(TextArea).text
+
+
+@pytest.fixture
+def ollama_standin():
+    """A stand-in Ollama on 127.0.0.1 answering /api/chat with a fixed English prompt."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            body = json.dumps({"models": [{"name": "gemma3:12b"}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self):
+            n = int(self.headers.get("Content-Length", 0))
+            req = json.loads(self.rfile.read(n) or b"{}")
+            reply = {"model": req.get("model"), "created_at": "2026-11-25T00:00:00Z",
+                     "message": {"role": "assistant", "content": "two girls side by side, STANDIN"},
+                     "done": True, "done_reason": "stop"}
+            body = (json.dumps(reply) + "\n").encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-ndjson")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+async def test_editor_previews_the_translation(tmp_path, ollama_standin):
+    from gentui.config import settings_from_dict
+
+    settings = settings_from_dict({"paths": {"data_dir": str(tmp_path / "home")},
+                                   "translate": {"host": ollama_standin, "models": ["gemma3:12b"],
+                                                 "timeout_s": 5},
+                                   "tui": {"image_protocol": "halfblock"}})
+    catalog = populate(settings)
+    app = make_app(settings, catalog)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EditorScreen")
+        app.screen.query_one(TextArea).text = "2人の女の子、シンプルな背景、並んで立っている"
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: "STANDIN" in screen_text(app), timeout=10, what="translation shown")
+        assert "gemma3:12b" in screen_text(app)

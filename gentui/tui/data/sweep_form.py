@@ -133,6 +133,8 @@ def translate_preview(form: SweepForm, settings: Settings, catalog: Catalog) -> 
     from gentui.prompt.translate import Translator
 
     t = Translator(settings.translate, catalog).translate(text)
+    if getattr(t, "skipped", None):
+        return f"not translated ({t.skipped}): the prompt is sent as written\n\n" + t.text
     head = f"translated by {t.model}" + (" (cached)" if getattr(t, "cached", False) else "")
     for r in getattr(t, "rejected", None) or []:
         head += f"\n  rejected {r.get('model')}: {r.get('reason')}"
