@@ -30,9 +30,13 @@ class Recorder:
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="gentui-results")
 
     async def record(self, job_id: int, backend: str, outcome: RunOutcome) -> None:
+        """Record in the results thread; a cancelled caller does not stop (or corrupt) it."""
         loop = asyncio.get_running_loop()
+        await asyncio.shield(loop.run_in_executor(self.pool, self._record_and_clean, job_id, backend, outcome))
+
+    def _record_and_clean(self, job_id: int, backend: str, outcome: RunOutcome) -> None:
         try:
-            await loop.run_in_executor(self.pool, self.record_sync, job_id, backend, outcome)
+            self.record_sync(job_id, backend, outcome)
         finally:
             cleanup_outputs(outcome)
 
