@@ -7,10 +7,12 @@ workers only. The query language itself lives in `gentui.catalog.query`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from gentui.catalog.db import Catalog
 
+TAG_SEP = "\x1f"
 PAGE_SIZE = 100
 """Rows fetched per round trip; a page is the unit of the table's LRU cache."""
 WINDOWS = (2_000, 20_000)
@@ -56,15 +58,28 @@ class ResultSource:
         The page's ids come first (see `page_ids`), then the full rows with
         their tags for those ids alone.
         """
-        from gentui.catalog.query import parse_query, search
+        from sqlalchemy import func, select
+
+        from gentui.catalog.models import Result, Tag
+        from gentui.catalog.query import ResultRow
 
         ids = self.page_ids(flt, sort, descending, page_no)
         if not ids:
             return []
-        rows = search(self.catalog, parse_query("id:" + ",".join(map(str, ids))),
-                      sort=SORT_FIELDS.get(sort, sort), descending=descending, limit=None)
-        rank = {i: n for n, i in enumerate(ids)}
-        return sorted(rows, key=lambda r: rank.get(r.id, 0))
+        R, T = Result.__table__, Tag.__table__
+        tags = (select(func.group_concat(T.c.tag, TAG_SEP)).where(T.c.result_id == R.c.id)
+                .correlate(R).scalar_subquery().label("tags"))
+        stmt = select(R, tags).where(R.c.id.in_(ids))
+        with self.catalog.engine.connect() as conn:
+            rows = {}
+            for m in conn.execute(stmt).mappings():
+                data = dict(m)
+                tag_text = data.pop("tags", None)
+                created = data.get("created_at")
+                if isinstance(created, datetime) and created.tzinfo is None:
+                    data["created_at"] = created.replace(tzinfo=timezone.utc)
+                rows[data["id"]] = ResultRow(**data, tags=sorted(tag_text.split(TAG_SEP)) if tag_text else [])
+        return [rows[i] for i in ids if i in rows]
 
     def page_ids(self, flt: ParsedFilter, sort: str, descending: bool, page_no: int) -> list[int]:
         """Ids of one page, found the cheap way for the filter at hand.
