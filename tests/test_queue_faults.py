@@ -83,13 +83,22 @@ def test_two_workers_started_at_once_exactly_one_runs(simulator):
     settings = sim_settings(simulator.url)
     catalog = catalog_for(settings)
     queue(settings, catalog, weights=(0.5, 0.6))
-    procs = [_worker_proc("--until-idle"), _worker_proc("--until-idle")]
-    outs = [p.communicate(timeout=30) for p in procs]
-    codes = sorted(p.returncode for p in procs)
-    assert codes == [0, 1], outs
-    loser = outs[[p.returncode for p in procs].index(1)]
-    assert "backend comfyui is held by worker" in loser[1] and "since" in loser[1]
-    assert set(job_states(catalog).values()) == {"done"}
+    procs = [_worker_proc(), _worker_proc()]
+    try:
+        asyncio.run(wait_for(lambda: any(p.poll() is not None for p in procs), timeout=30))
+        loser = next(p for p in procs if p.poll() is not None)
+        winner = next(p for p in procs if p is not loser)
+        err = loser.communicate(timeout=10)[1]
+        assert loser.returncode == 1
+        assert "backend comfyui is held by worker" in err and "since" in err
+        asyncio.run(wait_for(lambda: set(job_states(catalog).values()) == {"done"}, timeout=30))
+        assert winner.poll() is None  # still holding the backend
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                p.communicate(timeout=15)
+    assert winner.returncode == 0
 
 
 def test_kill_9_loses_nothing_and_runs_nothing_twice(simulator):

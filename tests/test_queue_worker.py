@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timezone
 from pathlib import Path
 
 from sqlmodel import select
@@ -65,26 +66,24 @@ def test_sweep_runs_end_to_end(simulator):
 
 
 def test_next_job_is_waiting_on_the_server_while_one_runs(simulator):
-    simulator.sim.step_ms = 40  # 4 steps: 160 ms a job
-    simulator.sim.engine.step_ms = 40
+    simulator.sim.engine.step_ms = 40  # 4 steps: 160 ms a job
     settings = sim_settings(simulator.url)
     catalog = catalog_for(settings)
-    queue(settings, catalog, weights=(0.5, 0.6, 0.7))
-    seen: list[tuple[int, int]] = []
+    ids = queue(settings, catalog, weights=(0.5, 0.6, 0.7)).added
+    run_worker(settings, catalog)
+    history = server_history(simulator.url)
+    jobs = [J.get_job(catalog, i) for i in ids]
+    assert {j.state for j in jobs} == {"done"}
 
-    async def go():
-        worker = make_worker(settings, catalog)
-        task = asyncio.create_task(worker.run())
-        while not task.done():
-            running, pending = await asyncio.to_thread(server_queue, simulator.url)
-            seen.append((len(running), len(pending)))
-            await asyncio.sleep(0.02)
-        await task
+    def stamp(job, kind):
+        msgs = dict((m[0], m[1]) for m in history[job.backend_prompt_id]["status"]["messages"])
+        return msgs[kind]["timestamp"] / 1000
 
-    asyncio.run(asyncio.wait_for(go(), 20))
-    assert (1, 1) in seen, seen
-    assert all(r + p <= 2 for r, p in seen)
-    assert set(job_states(catalog).values()) == {"done"}
+    for prev, nxt in zip(jobs, jobs[1:]):
+        submitted = nxt.submitted_at.replace(tzinfo=timezone.utc).timestamp()
+        # sent while the previous one was still executing, so the server never waited for us
+        assert submitted < stamp(prev, "execution_success")
+        assert stamp(nxt, "execution_start") - stamp(prev, "execution_success") < 0.05
 
 
 def test_cancel_pending_removes_it_on_the_server(simulator):
