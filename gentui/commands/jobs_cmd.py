@@ -125,6 +125,10 @@ def _list(catalog: Any, args: argparse.Namespace) -> int:
     with catalog.session() as s:
         sweeps = {sw.id: sw.name for sw in s.exec(select(Sweep))}
     paused = {b for b in {j.backend for j in jobs if j.backend} if J.read_control(catalog, b)[0]}
+    if not jobs:
+        print("no jobs" + (" match" if args.sweep or args.state or args.backend else " yet; queue some with "
+                           "`gentui sweep FILE.toml`"))
+        return 0
     table = Table(title=f"{len(jobs)} job(s)" + (f"; paused: {', '.join(sorted(paused))}" if paused else ""))
     for col in ("id", "sweep", "label", "state", "progress", "backend", "try", "error"):
         table.add_column(col, overflow="fold", no_wrap=col in ("id", "label", "state"))
