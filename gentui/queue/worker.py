@@ -252,6 +252,7 @@ class Lane:
             self.tasks.discard(t)
             if self.task_of.get(job_id) is t:
                 del self.task_of[job_id]
+            self.wake.set()  # recorded: the lane may now be idle
 
         task.add_done_callback(done)
 
