@@ -26,17 +26,17 @@ import sys
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import shutil  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import asyncio
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
 
-import httpx  # noqa: E402
+import httpx
 
 
 def _free_port() -> int:
@@ -55,7 +55,7 @@ def _pct(values: list[float], p: float) -> float:
 
 
 def _epoch(text: str) -> float:
-    return datetime.fromisoformat(str(text)).replace(tzinfo=timezone.utc).timestamp()
+    return datetime.fromisoformat(str(text)).replace(tzinfo=UTC).timestamp()
 
 
 def main() -> int:

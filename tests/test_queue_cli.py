@@ -8,9 +8,10 @@ import signal
 import subprocess
 import sys
 
+from queue_support import catalog_for, job_states, sim_settings, write_config
+
 from gentui.cli import main
 from gentui.queue import jobs as J
-from queue_support import catalog_for, job_states, sim_settings, write_config
 
 FLAGS = ["--prompt", "2girls, side by side", "--lora", "kanachan-v4.safetensors", "--skip-translate",
          "--width", "64", "--height", "64", "--steps", "3", "--seeds", "1293127692"]

@@ -12,17 +12,10 @@ import textwrap
 import threading
 
 import pytest
-from sqlmodel import select
-
-from gentui.catalog.db import open_catalog
-from gentui.catalog.models import Result
-from gentui.config import settings_from_dict
-from gentui.queue import jobs as J
-from gentui.queue.lease import LeaseHeld, acquire, age_for_test, read_lease
 from queue_support import (
-    make_worker,
     catalog_for,
     job_states,
+    make_worker,
     queue,
     run_worker,
     server_history,
@@ -30,6 +23,13 @@ from queue_support import (
     wait_for,
     write_config,
 )
+from sqlmodel import select
+
+from gentui.catalog.db import open_catalog
+from gentui.catalog.models import Result
+from gentui.config import settings_from_dict
+from gentui.queue import jobs as J
+from gentui.queue.lease import LeaseHeld, acquire, age_for_test, read_lease
 
 
 def _worker_proc(*extra: str) -> subprocess.Popen:
@@ -229,7 +229,7 @@ def test_disk_full_leaves_no_partial_files(tmp_path):
             sys.exit(0)
         sys.exit(3)
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("ERR cannot write the result")
     assert list((out / "s").iterdir()) == []

@@ -5,10 +5,19 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from queue_support import (
+    catalog_for,
+    job_states,
+    make_worker,
+    queue,
+    run_worker,
+    server_history,
+    sim_settings,
+    wait_for,
+)
 from sqlalchemy import text
 
 from gentui.queue import jobs as J
-from queue_support import catalog_for, job_states, make_worker, queue, run_worker, server_history, sim_settings, wait_for
 
 
 def test_jobs_finished_while_no_worker_ran_are_recorded_not_rerun(simulator):

@@ -6,7 +6,9 @@ import random
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from gentui.catalog.db import open_catalog
 from gentui.config import Settings

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 
-from sqlmodel import select
-
-from gentui.catalog.models import Result
-from gentui.queue import jobs as J
 from queue_support import (
-    make_worker,
     catalog_for,
     job_states,
+    make_worker,
     queue,
     run_worker,
     server_history,
@@ -22,9 +19,12 @@ from queue_support import (
     sim_settings,
     wait_for,
 )
+from sqlmodel import select
 
-GENSERVER_KEYS = ("model seed width height steps cfg use_lora lora_strength use_speed_lora skip_translate "
-                  "prompt_en elapsed_s").split()
+from gentui.catalog.models import Result
+from gentui.queue import jobs as J
+
+GENSERVER_KEYS = ["model", "seed", "width", "height", "steps", "cfg", "use_lora", "lora_strength", "use_speed_lora", "skip_translate", "prompt_en", "elapsed_s"]
 
 
 def test_sweep_runs_end_to_end(simulator):
@@ -76,11 +76,11 @@ def test_next_job_is_waiting_on_the_server_while_one_runs(simulator):
     assert {j.state for j in jobs} == {"done"}
 
     def stamp(job, kind):
-        msgs = dict((m[0], m[1]) for m in history[job.backend_prompt_id]["status"]["messages"])
+        msgs = {m[0]: m[1] for m in history[job.backend_prompt_id]["status"]["messages"]}
         return msgs[kind]["timestamp"] / 1000
 
-    for prev, nxt in zip(jobs, jobs[1:]):
-        submitted = nxt.submitted_at.replace(tzinfo=timezone.utc).timestamp()
+    for prev, nxt in itertools.pairwise(jobs):
+        submitted = nxt.submitted_at.replace(tzinfo=UTC).timestamp()
         # sent while the previous one was still executing, so the server never waited for us
         assert submitted < stamp(prev, "execution_success")
         assert stamp(nxt, "execution_start") - stamp(prev, "execution_success") < 0.05
@@ -155,13 +155,14 @@ def test_interrupt_and_retry(simulator):
 
 
 def test_jobs_for_any_backend_go_to_idle_backends_that_have_the_models(simulator):
+    from queue_support import fast_backend
+
     from gentui.backends.simulator import start_simulator
     from gentui.backends.simulator.catalogue import DEFAULT_MODELS
     from gentui.config import settings_from_dict
     from gentui.queue.plan import plan_sweep, queue_plan, validate_plan
     from gentui.queue.sweep import sweep_from_dict
     from gentui.queue.worker import Worker
-    from queue_support import fast_backend
 
     without = {k: [n for n in v if n != "kanachan-v4.safetensors"] for k, v in DEFAULT_MODELS.items()}
     other = start_simulator(port=0, step_ms=30, models=without)

@@ -115,7 +115,6 @@ def _dispatch(args: argparse.Namespace, settings: Settings, catalog: Any) -> int
 def _list(catalog: Any, args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
-
     from sqlmodel import select
 
     from gentui.catalog.models import Sweep

@@ -87,7 +87,12 @@ def _flag_overrides(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str,
 
 def build_sweep(args: argparse.Namespace) -> Any:
     """The sweep file (if any) with the flags laid over it."""
-    from gentui.queue.sweep import SweepError, check_param, load_sweep_file, sweep_from_dict
+    from gentui.queue.sweep import (
+        SweepError,
+        check_param,
+        load_sweep_file,
+        sweep_from_dict,
+    )
 
     params, axes, prompt = _flag_overrides(args)
     if args.file:

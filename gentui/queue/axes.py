@@ -8,6 +8,7 @@ sweep records it so re-queueing reuses it.
 
 from __future__ import annotations
 
+import math
 import random as _random
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -204,4 +205,4 @@ def coerce_scalar(text: str) -> Any:
         f = float(text)
     except ValueError:
         return text
-    return normalize_weight(f) if f == f and f not in (float("inf"), float("-inf")) else text
+    return normalize_weight(f) if math.isfinite(f) else text

@@ -9,9 +9,10 @@ Requests that need the worker (interrupt, pause) go through `queue_control`.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlmodel import select
@@ -31,7 +32,7 @@ class JobError(ValueError):
 
 
 def now_text() -> str:
-    return datetime.now(timezone.utc).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return datetime.now(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _in(values: Iterable[Any], prefix: str) -> tuple[str, dict[str, Any]]:
@@ -148,7 +149,7 @@ def _rearm(job: Job, position: float | None) -> None:
     job.backend_prompt_id = None
     job.backend = (job.params or {}).get("backend")
     job.submitted_at = job.started_at = job.finished_at = None
-    job.updated_at = datetime.now(timezone.utc)
+    job.updated_at = datetime.now(UTC)
     if position is not None:
         job.position = position
 
@@ -210,7 +211,7 @@ def _control(catalog: Catalog, backend: str, **values: Any) -> None:
         row = s.get(QueueControl, backend) or QueueControl(backend=backend)
         for k, v in values.items():
             setattr(row, k, v)
-        row.updated_at = datetime.now(timezone.utc)
+        row.updated_at = datetime.now(UTC)
         s.add(row)
         s.commit()
 

@@ -13,7 +13,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
@@ -29,12 +29,12 @@ def holder_id() -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _fmt(dt: datetime) -> str:
     # The same textual form SQLAlchemy uses for DateTime columns on SQLite.
-    return dt.astimezone(timezone.utc).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return dt.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _parse(value: object) -> datetime:
@@ -42,7 +42,7 @@ def _parse(value: object) -> datetime:
         dt = value
     else:
         dt = datetime.fromisoformat(str(value))
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -116,7 +116,7 @@ def is_live(info: LeaseInfo, stale_s: float = STALE_S) -> bool:
     return not _pid_dead_here(info.holder)
 
 
-def acquire(catalog: Catalog, backend: str, stale_s: float = STALE_S, holder: str | None = None) -> "Lease":
+def acquire(catalog: Catalog, backend: str, stale_s: float = STALE_S, holder: str | None = None) -> Lease:
     """Take the backend's lease or raise LeaseHeld naming the live holder."""
     holder = holder or holder_id()
     token = uuid.uuid4().hex

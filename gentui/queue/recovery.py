@@ -56,7 +56,7 @@ def requeue(catalog: Catalog, job_id: int, from_states: tuple[str, ...] = ("subm
     return n == 1
 
 
-async def reconcile(catalog: Catalog, backend_name: str, backend, skip: set[int] | None = None) -> Reconciled:  # noqa: ANN001
+async def reconcile(catalog: Catalog, backend_name: str, backend, skip: set[int] | None = None) -> Reconciled:
     """Ask the backend about every orphan (but those in `skip`, followed already).
 
     BackendUnavailable propagates: try again once the backend answers.

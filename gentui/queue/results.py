@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +115,7 @@ def build_sidecar(job_id: int, sweep_id: int | None, params: dict[str, Any], out
         "status": "done",
         "extra": params.get("extra") or {},
         "workflow_api": outcome.submitted_graph,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "gentui_version": __version__,
     }
     if outcome.extra:

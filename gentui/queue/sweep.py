@@ -24,7 +24,12 @@ from typing import Any
 
 from gentui.catalog.sidecar import format_weight, normalize_weight
 from gentui.queue import axes as ax
-from gentui.queue.prompting import PromptBase, prompt_from_table, render_cell, variant_label
+from gentui.queue.prompting import (
+    PromptBase,
+    prompt_from_table,
+    render_cell,
+    variant_label,
+)
 
 # The resolved parameters every job carries (the contract with backends and sidecars).
 PARAM_KEYS = (
