@@ -14,6 +14,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.reactive import reactive
+from textual.widget import Widget
 from textual.widgets import Input, Static
 
 from gentui.tui.data.results import ParsedFilter, ResultSource
@@ -39,6 +41,17 @@ def describe_error(text: str, error: Exception) -> Text:
     return out
 
 
+class CountLabel(Widget):
+    """"124 of 5,310": a fixed-width label that repaints without a relayout."""
+
+    DEFAULT_CSS = "CountLabel { width: 22; height: 1; color: $text-muted; padding: 0 1; }"
+
+    label: reactive[str] = reactive("…")
+
+    def render(self) -> Text:
+        return Text(self.label, justify="right", no_wrap=True, overflow="ellipsis")
+
+
 class FilterBar(Vertical):
     """Query input + error line + "124 of 5,310" count."""
 
@@ -47,7 +60,6 @@ class FilterBar(Vertical):
     FilterBar > Horizontal { height: 1; }
     FilterBar Input { border: none; height: 1; padding: 0 1; width: 1fr; background: $surface; }
     FilterBar Input:focus { background: $boost; }
-    FilterBar #filter-count { width: auto; min-width: 12; padding: 0 1; color: $text-muted; }
     FilterBar #filter-error { height: auto; max-height: 3; display: none; padding: 0 0; }
     FilterBar.-error #filter-error { display: block; }
     FilterBar.-error Input { color: $text-error; }
@@ -78,7 +90,7 @@ class FilterBar(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal():
             yield Input(placeholder=PLACEHOLDER, id="filter-input", select_on_focus=False)
-            yield Static("", id="filter-count")
+            yield CountLabel(id="filter-count")
         yield Static("", id="filter-error")
 
     @property
@@ -98,9 +110,10 @@ class FilterBar(Vertical):
             self.add_class("-error")
             self.query_one("#filter-error", Static).update(describe_error(text, e))
             return
-        self.error = None
-        self.remove_class("-error")
-        self.query_one("#filter-error", Static).update("")
+        if self.error is not None:  # only touch the error line when it changes (no relayout per key)
+            self.error = None
+            self.remove_class("-error")
+            self.query_one("#filter-error", Static).update("")
         self.post_message(self.Changed(flt))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -126,4 +139,4 @@ class FilterBar(Vertical):
             label = f"{self.matched:,}"
         else:
             label = f"{self.matched:,} of {self.total_all:,}"
-        self.query_one("#filter-count", Static).update(label)
+        self.query_one(CountLabel).label = label

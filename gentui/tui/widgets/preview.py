@@ -14,9 +14,9 @@ from typing import Any
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import Static
+from textual.widget import Widget
 
 from gentui.catalog.db import Catalog
 from gentui.catalog.sidecar import format_weight
@@ -97,13 +97,31 @@ def details_text(d: ResultDetails, zoom: int | None = None) -> Text:
     return t
 
 
+class Facts(Widget):
+    """The facts text. Rendered (clipped), never laid out again: moving the cursor
+    repaints this widget alone instead of the whole screen."""
+
+    DEFAULT_CSS = "Facts { width: 1fr; height: 1fr; padding: 0 1; }"
+
+    def __init__(self, *, id: str | None = None):
+        super().__init__(id=id)
+        self.text: Text = Text("")
+
+    def update(self, text: Text | str) -> None:
+        self.text = text if isinstance(text, Text) else Text(text)
+        self.refresh()
+
+    def render(self) -> Text:
+        return self.text
+
+
 class Preview(Horizontal):
     """Thumbnail on the left, facts on the right; follows the results cursor."""
 
     DEFAULT_CSS = """
     Preview { height: 1fr; }
     Preview > Thumbnail { width: 34; }
-    Preview > VerticalScroll { width: 1fr; padding: 0 1; }
+
     """
 
     @dataclass
@@ -131,8 +149,7 @@ class Preview(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Thumbnail(self.protocol, id="preview-image")
-        with VerticalScroll(id="preview-facts"):
-            yield Static("", id="preview-text")
+        yield Facts(id="preview-text")
 
     def show(self, row: Any) -> None:
         """Show the result `row` (anything with `.id`), or clear with None."""
@@ -140,7 +157,7 @@ class Preview(Horizontal):
         self._want = rid
         if rid is None:
             self.details = None
-            self.query_one("#preview-text", Static).update(Text("no result selected", style="dim"))
+            self.query_one("#preview-text", Facts).update(Text("no result selected", style="dim"))
             self.query_one(Thumbnail).show(None, note="")
             self.post_message(self.Shown(None))
             return
@@ -171,7 +188,7 @@ class Preview(Horizontal):
         if msg.result_id != self._want:
             return
         if msg.details is None:
-            self.query_one("#preview-text", Static).update(
+            self.query_one("#preview-text", Facts).update(
                 Text(msg.error or f"result {msg.result_id} is gone", style="red"))
             return
         self._show_details(msg.details)
@@ -181,7 +198,7 @@ class Preview(Horizontal):
         n = max(1, len(d.characters))
         if self.zoom is not None and self.zoom >= n:
             self.zoom = None
-        self.query_one("#preview-text", Static).update(details_text(d, self.zoom))
+        self.query_one("#preview-text", Facts).update(details_text(d, self.zoom))
         region = (self.zoom, n) if self.zoom is not None else None
         self.query_one(Thumbnail).show(d.thumb_path if region is None else (d.result.path or d.thumb_path),
                                        region, note="no image file")
