@@ -185,7 +185,8 @@ class Settings:
         return config_dir() / "workflows"
 
 
-BUILTIN_WORKFLOWS_DIR = Path(__file__).resolve().parent.parent / "workflows"
+# gentui/workflows links to the top-level workflows/ in a checkout and is a real folder in a wheel.
+BUILTIN_WORKFLOWS_DIR = Path(__file__).resolve().parent / "workflows"
 
 
 def config_dir() -> Path:
