@@ -181,3 +181,20 @@ async def test_preview_image_goes_to_temp_and_escaping_prefix_fails_the_run(tmp_
             await rec.wait_done(pid)
     assert err["data"]["node_type"] == "SaveImage" and "outside the output folder" in err["data"]["exception_message"]
     assert not list(tmp_path.glob("escaped*")) and not list(tmp_path.parent.glob("escaped*"))
+
+
+async def test_unwritable_output_fails_the_run_with_the_reason(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "blocker").write_text("a file where a folder should be")
+    graph = anima()
+    graph["11"]["inputs"]["filename_prefix"] = "blocker/kana"
+    async with Simulator(step_ms=1, output_dir=out) as sim:
+        async with httpx.AsyncClient(base_url=sim.url) as http, Recorder(sim.url, "u") as rec:
+            pid = (await http.post("/prompt", json={"prompt": graph, "client_id": "u"})).json()["prompt_id"]
+            err = await rec.wait_for(lambda m: m.get("type") == "execution_error")
+            await rec.wait_done(pid)
+            entry = (await http.get(f"/history/{pid}")).json()[pid]
+    assert err["data"]["node_id"] == "11" and err["data"]["exception_type"] in ("FileExistsError", "NotADirectoryError")
+    assert entry["status"]["status_str"] == "error" and entry["outputs"] == {}
+    assert sorted(p.name for p in out.iterdir()) == ["blocker"]

@@ -16,6 +16,7 @@ import json
 import logging
 import random
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -185,7 +186,15 @@ class Engine(PromptQueue):
                     nid = next(iter(order.pending))
                     raise NodeFailure("graph.DependencyCycleError", "Dependency cycle detected")
                 await self._run_node(item, nid, sigs, progress, executed)
-            except (Interrupted, NodeFailure) as ex:
+            except Exception as raw:  # noqa: BLE001 - any node failure becomes execution_error, as on ComfyUI
+                ex = raw
+                if not isinstance(raw, (Interrupted, NodeFailure)):
+                    log.exception("node %s (%s) failed", nid, prompt[nid]["class_type"])
+                    kind = type(raw)
+                    name = (
+                        kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+                    )
+                    ex = NodeFailure(name, str(raw), traceback.format_tb(raw.__traceback__))
                 success = False
                 node_type = prompt[nid]["class_type"]
                 if isinstance(ex, Interrupted):
