@@ -19,8 +19,8 @@ Prints four figures with the size of the work. Not a test: run it by hand.
 from __future__ import annotations
 
 import argparse
-import os
 import asyncio
+import os
 import resource
 import sqlite3
 import statistics

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Input
 
-from tests.tui_helpers import make_app, make_settings, populate, screen_text, wait_for
 from gentui.tui.widgets.filter_bar import FilterBar
 from gentui.tui.widgets.preview import Preview
 from gentui.tui.widgets.results_table import ResultsTable
+from tests.tui_helpers import make_app, make_settings, populate, screen_text, wait_for
 
 
 @pytest.fixture

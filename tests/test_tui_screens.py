@@ -9,9 +9,9 @@ from sqlmodel import select
 from textual.widgets import TextArea
 
 from gentui.catalog.models import Annotation, Result, Tag
-from tests.tui_helpers import make_app, make_settings, populate, screen_text, wait_for
 from gentui.tui.widgets.preview import Preview
 from gentui.tui.widgets.results_table import ResultsTable
+from tests.tui_helpers import make_app, make_settings, populate, screen_text, wait_for
 
 
 @pytest.fixture

@@ -24,7 +24,6 @@ from gentui.tui.commands import GentuiCommands
 from gentui.tui.data import images
 from gentui.tui.data.jobs import QueueSnapshot, poll_queue
 
-
 WORKER_RETRY_S = 20.0
 """A worker that was just started needs a moment to take its lease: do not start another."""
 

@@ -87,7 +87,12 @@ class Judge:
 
     def undo(self) -> Change | None:
         """Take back the last change; None when there is nothing to undo."""
-        from gentui.catalog.annotations import add_tags, remove_annotation, remove_tags, set_rating
+        from gentui.catalog.annotations import (
+            add_tags,
+            remove_annotation,
+            remove_tags,
+            set_rating,
+        )
 
         if not self.undo_stack:
             return None

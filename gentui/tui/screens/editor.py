@@ -18,7 +18,14 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Checkbox, Footer, Input, Label, Static, TextArea
 
-from gentui.tui.data.sweep_form import FIELDS, SWITCHES, FormError, SweepForm, check_prompt, switch_form
+from gentui.tui.data.sweep_form import (
+    FIELDS,
+    SWITCHES,
+    FormError,
+    SweepForm,
+    check_prompt,
+    switch_form,
+)
 
 HINTS = {
     "weights": "0.4:1.2:0.2 or 0.6,0.8", "seeds": "1293127692,42 or random:4", "variants": "named,unnamed",

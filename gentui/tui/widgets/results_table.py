@@ -21,7 +21,6 @@ from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import work
-from textual.worker import get_current_worker
 from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.geometry import Size
@@ -29,6 +28,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.worker import get_current_worker
 
 from gentui.tui.data.columns import SORTABLE, Column, layout_widths, visible_columns
 from gentui.tui.data.results import PAGE_SIZE, ParsedFilter, ResultSource
