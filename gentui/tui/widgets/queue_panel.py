@@ -46,7 +46,7 @@ class QueuePanel(Widget, can_focus=True):
     """Live list of jobs with a cursor."""
 
     DEFAULT_CSS = """
-    QueuePanel { height: 1fr; padding: 0 1; }
+    QueuePanel { height: 1fr; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     QueuePanel:focus { background: $boost; }
     """
 

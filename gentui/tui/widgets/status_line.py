@@ -13,7 +13,7 @@ class StatusLine(Widget):
     """` gentui  catalog 5,310 results   sim@127.0.0.1:8188 ready   ollama down`."""
 
     DEFAULT_CSS = """
-    StatusLine { height: 1; background: $panel; color: $text; }
+    StatusLine { height: 1; background: $panel; color: $text; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     results: reactive[int | None] = reactive(None)
