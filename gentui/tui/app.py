@@ -7,6 +7,7 @@ table, checking the backends) belongs here. The queue itself runs in
 
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,9 @@ class GentuiApp(App[int]):
         from gentui.tui.screens.main import MainScreen
 
         self.push_screen(MainScreen())
+        # Start-up objects (SQLAlchemy, Textual, CSS) never die: keep the collector from walking
+        # them on every full collection, which otherwise stalls the UI for tens of milliseconds.
+        self.call_after_refresh(gc.freeze)
         if self.poll_interval > 0:
             self._poll_queue()
         if self.health_interval > 0:
