@@ -162,8 +162,8 @@ SIDE_NAMES = NAMES[:8]
 BASE_IMAGES = 256
 
 
-def _base_pngs(w: int, h: int, count: int) -> list[bytes]:
-    """Distinct PNGs with smooth colour fields and mild grain, like generated images compress."""
+def _noise_pngs(w: int, h: int, count: int) -> list[bytes]:
+    """Worst case (--noise): smooth random colour fields plus per-pixel grain; PNG barely compresses it."""
     import io
 
     from PIL import Image
@@ -177,6 +177,25 @@ def _base_pngs(w: int, h: int, count: int) -> list[bytes]:
         buf = io.BytesIO()
         img.save(buf, "PNG", compress_level=4)  # ComfyUI's SaveImage level
         out.append(buf.getvalue())
+    return out
+
+
+def _anime_pngs(w: int, h: int, count: int) -> list[bytes]:
+    """Illustration-like PNGs from the simulator's renderer: flat colour regions, gradients, lines.
+
+    Each pixel set comes from a different scene (seed, prompt, LoRA strength), encoded
+    the way ComfyUI's SaveImage writes (compress_level 4).
+    """
+    from gentui.backends.simulator.render import encode_png, render_scene
+
+    out = []
+    for k in range(count):
+        scene = {"seed": 1000 + k, "positive": f"three friends side by side, variant {k % 17}",
+                 "negative": "lowres", "models": ["anima-base-v1.0.safetensors"], "sampler": "er_sde",
+                 "scheduler": "simple", "steps": 8, "cfg": 1.0, "width": w, "height": h,
+                 "loras": [["kanachan-v4.safetensors", WEIGHTS[1 + k % (len(WEIGHTS) - 1)], 1.0],
+                           ["anima-turbo-lora.safetensors", 1.0, 1.0]]}
+        out.append(encode_png(render_scene(scene), compress_level=4))
     return out
 
 
@@ -217,14 +236,18 @@ def _make_chunk(args: tuple[str, int, int, int, int]) -> int:
 _BASES: list[bytes] = []
 
 
-def make_pairs(folder: Path, n: int, w: int, h: int) -> float:
+def pairs_folder(n: int, w: int, h: int, noise: bool) -> Path:
+    return OUT / (f"pairs-{n}-{w}x{h}" if noise else f"pairs-{n}-{w}x{h}-anime")
+
+
+def make_pairs(folder: Path, n: int, w: int, h: int, noise: bool) -> float:
     """Generate (or reuse) n pairs; returns seconds spent generating."""
     stamp = folder / ".complete"
     if stamp.exists() and stamp.read_text() == f"{n} {w}x{h}":
         return 0.0
     t0 = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
-    _BASES[:] = _base_pngs(w, h, BASE_IMAGES)
+    _BASES[:] = (_noise_pngs if noise else _anime_pngs)(w, h, BASE_IMAGES)
     step = 1000
     for lo in range(0, n, step):
         _make_chunk((str(folder), lo, min(lo + step, n), w, h))
@@ -234,27 +257,105 @@ def make_pairs(folder: Path, n: int, w: int, h: int) -> float:
     return time.perf_counter() - t0
 
 
-def bench_import(n: int, w: int, h: int) -> None:
+def _cpu_s() -> float:
+    """user + sys CPU seconds of this process and its reaped children (the import's pool workers)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def bench_stages(folder: Path, sample: int) -> None:
+    """CPU per pair of each stage of the import, measured one stage at a time in this process."""
+    import hashlib
+    import io
+    import pickle
+
+    from PIL import Image
+
+    from gentui.catalog import thumbnails
+    from gentui.catalog.db import open_catalog
+    from gentui.catalog.importer import _Writer
+    from gentui.catalog.normalize import normalize_sidecar
+    from gentui.catalog.prepare import prepare
+    from gentui.catalog.scan import scan
+    from gentui.catalog.sidecar import read_sidecar
+
+    t = time.process_time()
+    cands = scan([str(folder)]).candidates
+    scan_ms = (time.process_time() - t) * 1000 / len(cands)
+    cands = cands[:sample]
+    n = len(cands)
+    datas: list[bytes] = []
+    stages: dict[str, float] = {"scan + stat (whole folder)": scan_ms}
+
+    def timed(name: str, fn: Any) -> list[Any]:
+        t0 = time.process_time()
+        out = [fn(i, c) for i, c in enumerate(cands)]
+        stages[name] = (time.process_time() - t0) * 1000 / n
+        return out
+
+    datas = timed("read image file", lambda i, c: open(c.image, "rb").read())
+    timed("sha256", lambda i, c: hashlib.sha256(datas[i]).hexdigest())
+    timed("PNG decode (inflate + unfilter)", lambda i, c: Image.open(io.BytesIO(datas[i])).load())
+    ims = timed("decode + thumbnail resize", lambda i, c: thumbnails.decode_thumbnail(datas[i])[0])
+    stages["  thumbnail resize alone"] = stages["decode + thumbnail resize"] - stages["PNG decode (inflate + unfilter)"]
+    del stages["decode + thumbnail resize"]
+
+    def jpeg(i: int, c: Any) -> bytes:
+        buf = io.BytesIO()
+        ims[i].save(buf, "JPEG", **thumbnails.JPEG_OPTIONS)
+        return buf.getvalue()
+
+    timed("thumbnail JPEG encode", jpeg)
+    sides = timed("sidecar read + JSON parse", lambda i, c: read_sidecar(c.sidecar))
+    timed("normalise + flatten fields", lambda i, c: normalize_sidecar(sides[i]))
+    with tempfile.TemporaryDirectory(prefix="gentui-bench-") as tmp:
+        preps = timed("prepare() whole, thumbnail written", lambda i, c: prepare(c, tmp))
+        blobs = timed("pickle to parent", lambda i, c: pickle.dumps(preps[i], pickle.HIGHEST_PROTOCOL))
+        timed("unpickle in parent", lambda i, c: pickle.loads(blobs[i]))
+        cat = open_catalog(Path(tmp) / "catalog.db")
+        writer = _Writer(cat)
+        t0 = time.process_time()
+        for lo in range(0, n, 500):
+            writer.write(preps[lo : lo + 500], set(), None)
+        stages["SQLite write (result + children)"] = (time.process_time() - t0) * 1000 / n
+        writer.close()
+        cat.close()
+    print(f"    CPU ms per pair by stage ({n} pairs, one process, process_time):")
+    for k, v in stages.items():
+        print(f"      {k:<40} {v:7.3f}")
+
+
+def bench_import(n: int, w: int, h: int, noise: bool, stages: int) -> None:
     from gentui.catalog.db import open_catalog
     from gentui.catalog.importer import import_paths
     from gentui.catalog.query import count
 
-    folder = OUT / f"pairs-{n}-{w}x{h}"
-    gen = make_pairs(folder, n, w, h)
-    png_bytes = sum(p.stat().st_size for p in list(folder.rglob("*.png"))[:200]) / min(200, n)
-    print(f"(a) import: {n:,} sidecar + PNG pairs, PNG {w}x{h} (~{png_bytes / 1024:.0f} KB each)"
-          + (f", generated in {gen:.0f} s" if gen else ", reused from bench/out"))
+    folder = pairs_folder(n, w, h, noise)
+    gen = make_pairs(folder, n, w, h, noise)
+    pngs = list(folder.rglob("*.png"))[:200]
+    png_bytes = sum(p.stat().st_size for p in pngs) / len(pngs)
+    kind = "noise-like (worst case)" if noise else "illustration-like (simulator renderer)"
+    print(f"(a) import: {n:,} sidecar + PNG pairs, PNG {w}x{h} {kind}, average {png_bytes / 1024:,.1f} KB "
+          f"({png_bytes:,.0f} bytes) per PNG" + (f", generated in {gen:.0f} s" if gen else ", reused from bench/out"))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     with tempfile.TemporaryDirectory(prefix="gentui-bench-") as tmp:
         cat = open_catalog(Path(tmp) / "catalog.db")
-        t0 = time.perf_counter()
+        load0 = os.getloadavg()[0]
+        c0, t0 = _cpu_s(), time.perf_counter()
         report = import_paths(cat, [folder], Path(tmp) / "thumbs")
-        dt = time.perf_counter() - t0
+        dt, cpu = time.perf_counter() - t0, _cpu_s() - c0
+        load1 = os.getloadavg()[0]
         thumbs = sum(1 for _ in (Path(tmp) / "thumbs").rglob("*") if _.is_file())
         got = count(cat, "")
         cat.close()
     failed = len(getattr(report, "failed", []))
-    print(f"    {got:,} results, {thumbs:,} thumbnails, {failed} failed in {dt:.1f} s "
-          f"= {n / dt:,.0f} pairs/s with thumbnails (target >= 2,000/s) on {os.cpu_count()} cores")
+    per = cpu / n * 1000
+    print(f"    {got:,} results, {thumbs:,} thumbnails, {failed} failed; load average {load0:.1f} -> {load1:.1f}")
+    print(f"    wall {dt:.1f} s = {n / dt:,.0f} pairs/s with thumbnails (target >= 2,000/s)")
+    print(f"    CPU (user+sys, this process + pool workers) {cpu:.1f} s = {per:.2f} ms per pair "
+          f"-> {cores / per * 1000:,.0f} pairs/s on an idle {cores}-core machine")
+    if stages:
+        bench_stages(folder, stages)
 
 
 # ---------------------------------------------------------------- (b) queries
@@ -363,7 +464,10 @@ def bench_rss(path: Path) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pairs", type=int, default=20_000, help="sidecar + PNG pairs to import (0 skips)")
-    ap.add_argument("--png-size", default="512x448", help="PNG size WxH (default 512x448)")
+    ap.add_argument("--png-size", default="888x768", help="PNG size WxH (default 888x768, the workflows' default)")
+    ap.add_argument("--noise", action="store_true", help="noise-like PNGs (worst case) instead of illustration-like")
+    ap.add_argument("--stages", type=int, default=300, metavar="N",
+                    help="after the import, CPU per pair of each stage on N pairs (0 skips)")
     ap.add_argument("--results", type=int, default=1_000_000, help="results in the query catalog (0 skips)")
     ap.add_argument("--runs", type=int, default=30, help="timed runs per query (>= 20 for p95)")
     args = ap.parse_args()
@@ -375,7 +479,7 @@ def main() -> int:
         bench_rss(path)
     if args.pairs:
         w, h = (int(x) for x in args.png_size.lower().split("x"))
-        bench_import(args.pairs, w, h)
+        bench_import(args.pairs, w, h, args.noise, args.stages)
     return 0
 
 

@@ -21,6 +21,7 @@ from PIL import Image
 THUMB_SIZE = 256
 THUMB_EXT = ".jpg"
 BACKGROUND = (24, 24, 24)
+JPEG_OPTIONS = {"quality": 85}
 
 
 class ThumbnailError(Exception):
@@ -77,10 +78,10 @@ def write_thumbnail(thumbnail_dir: str | Path, key: str, data: bytes, made_dirs:
             made_dirs.add(parent)
     tmp = os.path.join(parent, f".{key}.{os.getpid()}.tmp")
     try:
-        im.save(tmp, "JPEG", quality=85)
+        im.save(tmp, "JPEG", **JPEG_OPTIONS)
     except FileNotFoundError:  # the cache folder was removed while we ran
         os.makedirs(parent, exist_ok=True)
-        im.save(tmp, "JPEG", quality=85)
+        im.save(tmp, "JPEG", **JPEG_OPTIONS)
     os.replace(tmp, dest)
     return Path(dest)
 
