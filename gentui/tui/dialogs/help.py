@@ -14,7 +14,7 @@ from gentui.tui.commands import collect_commands
 
 INTRO = (
     "Keys work without a mouse; ctrl+p opens the command palette (every action below). "
-    "Remap any key in config.toml under [tui.keys], e.g. main.annotate = \"a,n\"."
+    "Remap any key in config.toml under [tui.keys] by its id (quoted), e.g. \"main.annotate\" = \"a,n\"."
 )
 
 
