@@ -99,3 +99,13 @@ def test_jobs_commands(simulator, capsys):
     assert set(job_states(catalog).values()) == {"done"}
     assert main(["jobs", "progress", "--sweep", "ctl"]) == 0
     assert "3/3 finished" in capsys.readouterr().out
+
+
+def test_sweep_queues_with_a_warning_when_the_backend_is_down(simulator, capsys):
+    write_config(simulator.url)
+    simulator.kill()
+    assert main(["sweep", *FLAGS, "--weights", "0.5", "--detach"]) == 0
+    captured = capsys.readouterr()
+    assert "queued 1 job(s)" in captured.out
+    assert "cannot be reached to check models" in captured.err and "checked again before they run" in captured.err
+    assert list(job_states(catalog_for(sim_settings(simulator.url))).values()) == ["queued"]

@@ -131,6 +131,9 @@ async def validate_plan(plan: Plan, settings: Settings) -> list[str]:
     for name in names:
         backend = make_backend(name, settings)
         try:
+            health = await backend.health()  # one quick try: a down server should not stall queueing
+            if not health.ok:
+                raise BackendUnavailable(health.detail or "not reachable")
             seen: set[tuple[Any, ...]] = set()
             for job in plan.grid.jobs:
                 if job.params.get("backend") not in (None, name):
