@@ -27,6 +27,7 @@ from gentui.catalog.sidecar import SidecarError, read_sidecar
 from gentui.catalog.thumbnails import (
     ThumbnailError,
     thumb_file,
+    tune_for_bulk,
     verify_image,
     write_thumbnail,
 )
@@ -172,4 +173,5 @@ def pool_init() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tune_for_bulk()
     os.environ.setdefault("GENTUI_IMPORT_WORKER", "1")

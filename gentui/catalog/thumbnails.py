@@ -18,6 +18,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from gentui.catalog import png_fast
+
 THUMB_SIZE = 256
 THUMB_EXT = ".jpg"
 BACKGROUND = (24, 24, 24)
@@ -45,11 +47,15 @@ def decode_thumbnail(data: bytes, size: int = THUMB_SIZE) -> tuple[Image.Image, 
     truncated PNG fails here with ThumbnailError.
     """
     try:
-        im = Image.open(io.BytesIO(data))
+        im = png_fast.decode_png(data)  # None: not a plain 8-bit PNG, or zlib-ng missing
+        if im is None:
+            im = Image.open(io.BytesIO(data))
+            im.draft("RGB", (size, size))  # JPEG: decode at 1/2..1/8 scale directly
+            im.load()  # decode everything now, so a truncated file fails here
         full = im.size
-        im.draft("RGB", (size, size))
-        im.load()  # decode everything now, so a truncated file fails here  # JPEG: decode at 1/2..1/8 scale directly
-        im.thumbnail((size, size), reducing_gap=1.0)  # box-reduce first: 10x faster, fine for a preview
+        # Box-reduce by a whole factor first (reducing_gap=1.0), then bilinear: 10x cheaper
+        # than bicubic on the full image and fine for a preview.
+        im.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=1.0)
         if im.mode not in ("RGB", "L"):
             if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
                 rgba = im.convert("RGBA")
@@ -63,6 +69,15 @@ def decode_thumbnail(data: bytes, size: int = THUMB_SIZE) -> tuple[Image.Image, 
         raise ThumbnailError(f"image too large to decode safely: {e}") from None
     except (OSError, ValueError, SyntaxError, EOFError, struct.error) as e:
         raise ThumbnailError(f"cannot decode image: {e}") from None
+
+
+def tune_for_bulk() -> None:
+    """Let Pillow keep a few freed image buffers for reuse (call in import workers only).
+
+    Each decoded 888x768 image is a fresh ~2.7 MB allocation; without a cache every
+    one is page-faulted in anew (~0.5-2 ms of system time per image on this kind of VM).
+    """
+    Image.core.set_blocks_max(max(Image.core.get_blocks_max(), 8))
 
 
 def write_thumbnail(thumbnail_dir: str | Path, key: str, data: bytes, made_dirs: set[str] | None = None) -> Path:
