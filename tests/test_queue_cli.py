@@ -26,7 +26,7 @@ def test_sweep_runs_itself_when_no_worker_holds_the_backend(simulator, capsys):
     settings = sim_settings(simulator.url)
     folder = settings.output_dir / "cli"
     assert sorted(p.name for p in folder.glob("*.png")) == sorted(
-        f"1293127692_w{w}.png" for w in ("0.4", "0.6", "0.8", "1", "1.2"))
+        f"1293127692_w{w}.png" for w in ("0.4", "0.6", "0.8", "1.0", "1.2"))
     side = json.loads((folder / "1293127692_w0.6.json").read_text())
     assert side["lora_strength"] == 0.6 and side["steps"] == 3 and side["width"] == 64
     # the same command again queues nothing and returns at once

@@ -21,7 +21,7 @@ from gentui.queue import jobs as J
 
 
 def test_jobs_finished_while_no_worker_ran_are_recorded_not_rerun(simulator):
-    simulator.sim.engine.step_ms = 40
+    simulator.sim.engine.step_ms = 150  # slow enough that a loaded CI machine stops the worker mid-job
     settings = sim_settings(simulator.url)
     catalog = catalog_for(settings)
     ids = queue(settings, catalog, weights=(0.5, 0.6), steps=10).added

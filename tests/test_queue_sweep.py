@@ -152,7 +152,7 @@ def test_variants_and_layouts_transform_the_prompt():
     assert "Kanachan" not in by[("unnamed", "side_by_side")]["prompt_src"]
     assert "kanachan," not in by[("no_trigger", "side_by_side")]["prompt_src"]
     assert [c["slot"] for c in by[("named", "depth")]["characters"]] == ["front", "back"]
-    assert [j.label for j in jobs][:2] == ["w1 s1293127692 named side_by_side", "w1 s1293127692 named depth"]
+    assert [j.label for j in jobs][:2] == ["w1.0 s1293127692 named side_by_side", "w1.0 s1293127692 named depth"]
     bad = load_sweep_file(EXAMPLE)
     bad.axes = {"variants": ["set:Nobody.name=X"]}
     with pytest.raises(SweepError, match="kana-2girls.toml: prompt"):

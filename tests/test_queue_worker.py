@@ -37,7 +37,7 @@ def test_sweep_runs_end_to_end(simulator):
     assert sorted(j.id for j in jobs) == sorted(report.added)
     folder = settings.output_dir / "t"
     names = sorted(p.name for p in folder.iterdir())
-    assert names == sorted(f"1293127692_w{w}.{ext}" for w in ("0.6", "0.8", "1") for ext in ("png", "json"))
+    assert names == sorted(f"1293127692_w{w}.{ext}" for w in ("0.6", "0.8", "1.0") for ext in ("png", "json"))
     side = json.loads((folder / "1293127692_w0.8.json").read_text())
     for key in GENSERVER_KEYS:
         assert key in side, key

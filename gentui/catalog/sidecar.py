@@ -45,10 +45,12 @@ def normalize_weight(value: Any) -> float | None:
 
 
 def format_weight(value: float | None) -> str:
-    """How a weight is shown in tables and file names: `0.6`, `1`, `none`."""
-    if value is None:
+    """How a weight is shown in tables and file names: `0.6`, `1.0`, `none` (as people write them)."""
+    w = normalize_weight(value)
+    if w is None:
         return "none"
-    return f"{normalize_weight(value):g}"
+    text = f"{w:g}"
+    return text if any(c in text for c in ".en") else text + ".0"
 
 
 @dataclass
