@@ -39,7 +39,7 @@ async def test_annotate_from_the_keyboard_writes_catalog_and_sidecar_and_undo(en
         await pilot.press(*"side_ponytail", "enter")
         await pilot.press("g")  # migrated -> asks where
         assert "Where did it go" in screen_text(app)
-        await pilot.press("1")  # right
+        await pilot.press("2")  # right keeps its number from the first step
         await wait_for(pilot, lambda: len(_annotations(catalog, 20)) == 1, what="annotation row")
         a = _annotations(catalog, 20)[0]
         assert (a.slot, a.feature, a.outcome, a.target) == ("left", "side_ponytail", "migrated", "right")

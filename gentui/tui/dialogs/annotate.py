@@ -91,11 +91,13 @@ class AnnotateDialog(ModalScreen[AnnotationRequest | None]):
             keys = {v: k for k, v in OUTCOME_KEYS.items()}
             return [(o, f"{keys[o]}  {o}") for o in OUTCOMES]
         if self.step == "target":
+            # each character keeps the number it had in the first step (2 is still "right")
             src = self.answers.get("slot")
-            others = [(s, label) for s, label in self.slots if s != src] or self.slots
-            out = [(s, f"{i + 1}  {label}") for i, (s, label) in enumerate(others)]
+            others = [(i, s, label) for i, (s, label) in enumerate(self.slots) if s != src]
+            others = others or [(i, s, label) for i, (s, label) in enumerate(self.slots)]
+            out = [(s, f"{i + 1}  {label}") for i, s, label in others]
             if len(others) > 1 and self.answers.get("outcome") == "duplicated":
-                out.append((",".join(s for s, _ in others), f"{len(others) + 1}  all others"))
+                out.append((",".join(s for _, s, _ in others), "a  all others"))
             return out
         if self.step == "color":
             typed = self.query_one(Input).value.strip().lower()
@@ -156,9 +158,17 @@ class AnnotateDialog(ModalScreen[AnnotationRequest | None]):
         choices = self._choices()
         if event.character and event.character.isdigit() and event.character != "0":
             i = int(event.character) - 1
-            if i < len(choices):
+            if self.step == "target":
+                wanted = self.slots[i][0] if i < len(self.slots) else None
+                if wanted is not None and any(v == wanted for v, _ in choices):
+                    event.stop()
+                    self._answer(wanted)
+            elif i < len(choices):
                 event.stop()
                 self._answer(choices[i][0])
+        elif self.step == "target" and event.character == "a" and len(choices) > 1 and "," in choices[-1][0]:
+            event.stop()
+            self._answer(choices[-1][0])
         elif self.step == "outcome" and event.character in OUTCOME_KEYS:
             event.stop()
             self._answer(OUTCOME_KEYS[event.character])

@@ -29,11 +29,12 @@ def describe_error(text: str, error: Exception) -> Text:
     reason = getattr(error, "reason", None) or str(error)
     token = getattr(error, "token", None)
     out = Text()
-    if isinstance(column, int) and column >= 0:
+    if isinstance(column, int) and column >= 1:  # QueryError.column is 1-based
         length = max(1, len(token)) if token else 1
-        out.append(" " * (column + 2) + "^" * min(length, max(1, len(text) - column)), style="bold red")
+        # the input has one cell of padding, so column N sits N cells from the left edge
+        out.append(" " * column + "^" * min(length, max(1, len(text) - column + 1)), style="bold red")
         out.append("\n")
-    out.append(f"col {column + 1}: " if isinstance(column, int) else "", style="red")
+    out.append(f"col {column}: " if isinstance(column, int) else "", style="red")
     out.append(reason, style="red")
     keys = getattr(error, "valid_keys", None)
     if keys and "valid" not in reason:
@@ -59,7 +60,7 @@ class FilterBar(Vertical):
     FilterBar { height: auto; }
     FilterBar > Horizontal { height: 1; }
     FilterBar Input { border: none; height: 1; padding: 0 1; width: 1fr; background: $surface; }
-    FilterBar Input:focus { background: $boost; }
+    FilterBar Input:focus { border: none; background: $boost; }  /* Input's own :focus adds a tall border that hides the text in one row */
     FilterBar #filter-error { height: auto; max-height: 3; display: none; padding: 0 0; }
     FilterBar.-error #filter-error { display: block; }
     FilterBar.-error Input { color: $text-error; }
