@@ -174,4 +174,23 @@ def pool_init() -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     tune_for_bulk()
+    _keep_freed_memory()
     os.environ.setdefault("GENTUI_IMPORT_WORKER", "1")
+
+
+def _keep_freed_memory() -> None:
+    """glibc: serve the ~2 MB decode buffers from the heap and never hand freed memory back.
+
+    By default glibc returns the freed top of the heap to the kernel as soon as
+    two such buffers are free, so every image's buffers are page-faulted in anew
+    (~1,100 faults, ~4 ms of system time per 888x768 PNG measured here). The
+    pool's workers are short-lived, so keeping their memory costs nothing.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-3, 32 * 1024 * 1024)  # M_MMAP_THRESHOLD: buffers below 32 MB from the heap
+        libc.mallopt(-1, 256 * 1024 * 1024)  # M_TRIM_THRESHOLD: trim only past 256 MB free
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
