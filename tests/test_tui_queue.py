@@ -70,3 +70,20 @@ async def test_unknown_lora_is_refused_inline_and_the_text_kept(tmp_path, simula
         assert app.screen.__class__.__name__ == "EditorScreen"
         assert app.screen.query_one("#ed-lora_name").value == "nope-v9.safetensors"
     catalog.close()
+
+
+async def test_an_unreachable_backend_is_shown_with_its_last_error(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = _config(tmp_path, f"http://127.0.0.1:{port}")
+    catalog = open_catalog(settings.catalog_path)
+    app = make_app(settings, catalog, health_interval=30)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: "unreachable" in screen_text(app), timeout=15, what="unreachable line")
+        text = screen_text(app)
+        assert "comfyui unreachable, jobs wait" in text
+        assert "  ConnectError" in text  # the last error, under it
+    catalog.close()

@@ -44,7 +44,7 @@ class GentuiApp(App[int]):
 
     snapshot: reactive[QueueSnapshot] = reactive(QueueSnapshot, always_update=False)
     """The latest queue snapshot (screens watch it)."""
-    backend_states: reactive[tuple[tuple[str, str], ...]] = reactive(())
+    backend_states: reactive[tuple[tuple[str, str, str], ...]] = reactive(())
     ollama_state: reactive[str] = reactive("checking")
     results_version: reactive[int] = reactive(0)
     """Bumped whenever results are added or changed (tables reload on it)."""

@@ -1,7 +1,8 @@
 """Quick, bounded health probes for the header line (called from a thread).
 
-Each probe waits at most ~2 s and never raises: the header says `down` and
-why is left to `gentui doctor`.
+Each probe waits at most ~2 s and never raises: the header says `down`, and
+the queue panel shows the last error (secrets redacted) so a user knows why
+jobs are waiting; `gentui doctor` gives the full story and the fix.
 """
 
 from __future__ import annotations
@@ -21,17 +22,20 @@ def _label(name: str, url: str) -> str:
     return f"{name}@{host}" if host else name
 
 
-def backend_states(settings: Settings) -> tuple[tuple[str, str], ...]:
-    """(label, `ready` / `down` / `off`) per configured backend."""
+def backend_states(settings: Settings) -> tuple[tuple[str, str, str], ...]:
+    """(label, `ready` / `down` / `off`, last error or "") per configured backend."""
     out = []
     for name, b in settings.backends.items():
         if not b.enabled:
-            out.append((name, "off"))
+            out.append((name, "off", ""))
             continue
         if b.type == "mflux":
-            out.append((f"{name} (mflux)", "ready" if shutil.which(b.command) else "down"))
+            found = shutil.which(b.command)
+            out.append((f"{name} (mflux)", "ready" if found else "down",
+                        "" if found else f"{b.command} not found on PATH"))
             continue
-        state = "down"
+        state, detail = "down", ""
+        conn = None
         try:
             from gentui.backends.connection import resolve_connection
 
@@ -40,10 +44,18 @@ def backend_states(settings: Settings) -> tuple[tuple[str, str], ...]:
             kwargs["timeout"] = httpx.Timeout(PROBE_TIMEOUT_S)
             with httpx.Client(**kwargs) as client:
                 r = client.get(conn.url("/system_stats"))
-            state = "ready" if r.status_code == 200 else f"down {r.status_code}"
-        except Exception:
-            state = "down"
-        out.append((_label(name, b.url), state))
+            if r.status_code == 200:
+                state = "ready"
+            else:
+                state = f"down {r.status_code}"
+                detail = f"HTTP {r.status_code}" + (
+                    f": credentials refused, check backends.{name} username/password/headers"
+                    if r.status_code in (401, 403) else "")
+        except Exception as e:  # any failure is a state to show, never a crash
+            detail = f"{e.__class__.__name__}: {e}" if str(e) else e.__class__.__name__
+            if conn is not None:
+                detail = conn.redact(detail)
+        out.append((_label(name, b.url), state, detail))
     return tuple(out)
 
 

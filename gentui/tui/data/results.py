@@ -63,12 +63,9 @@ class ResultSource:
     def count(self, flt: ParsedFilter, on_connection: Any = None) -> int:
         """How many results match; `on_connection(raw)` gets the sqlite3 connection
         first, so a newer filter can interrupt a count nobody needs any more."""
-        from sqlalchemy import func, select
+        from gentui.catalog.query import count_statement
 
-        from gentui.catalog.models import Result
-        from gentui.catalog.query import where_clause
-
-        stmt = select(func.count()).select_from(Result.__table__).where(where_clause(flt.query))
+        stmt = count_statement(flt.query)  # counts a tag/char/feature-only query from its index
         with self.catalog.engine.connect() as conn:
             if on_connection is not None:
                 on_connection(conn.connection.dbapi_connection)

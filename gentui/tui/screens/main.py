@@ -92,6 +92,8 @@ class MainScreen(Screen):
         status = self.query_one(StatusLine)
         status.backends = app.backend_states
         status.ollama = app.ollama_state
+        self.query_one(QueuePanel).unreachable = tuple(
+            (label.split("@")[0], detail) for label, state, detail in app.backend_states if state.startswith("down"))
 
     def _results_changed(self, _: Any = None) -> None:
         self.query_one(ResultsTable).reload()

@@ -61,6 +61,8 @@ class QueuePanel(Widget, can_focus=True):
 
     cursor: reactive[int] = reactive(0)
     snapshot: reactive[QueueSnapshot] = reactive(QueueSnapshot, always_update=True)
+    unreachable: reactive[tuple[tuple[str, str], ...]] = reactive(())
+    """(backend name, last error) per backend that does not answer; its jobs wait for it."""
 
     @dataclass
     class ControlRequested(Message):
@@ -112,6 +114,10 @@ class QueuePanel(Widget, can_focus=True):
         if not snap.workers and snap.active:
             head.append("  no worker", style="bold red")
         lines: list[Text] = []
+        for name, detail in self.unreachable:
+            lines.append(Text(f"{name} unreachable, jobs wait", style="bold red", no_wrap=True, overflow="ellipsis"))
+            if detail:
+                lines.append(Text(f"  {detail}", style="red", no_wrap=True, overflow="ellipsis"))
         cursor_line = 0
         focused = self.has_focus
         for i, job in enumerate(snap.jobs):

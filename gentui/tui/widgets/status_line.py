@@ -17,8 +17,8 @@ class StatusLine(Widget):
     """
 
     results: reactive[int | None] = reactive(None)
-    backends: reactive[tuple[tuple[str, str], ...]] = reactive(())
-    """(label, state) per backend."""
+    backends: reactive[tuple[tuple[str, str, str], ...]] = reactive(())
+    """(label, state, last error) per backend."""
     ollama: reactive[str] = reactive("checking")
     note: reactive[str] = reactive("")
     """Extra context, e.g. `DEMO`."""
@@ -31,7 +31,7 @@ class StatusLine(Widget):
         t.append("  catalog ")
         t.append("…" if self.results is None else f"{self.results:,}", style="bold")
         t.append(" results")
-        for label, state in self.backends:
+        for label, state, _detail in self.backends:
             t.append(f"   {label} ")
             t.append(state, style=STATE_STYLE.get(state.split()[0] if state else "", "yellow"))
         t.append("   ollama ")
