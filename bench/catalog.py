@@ -284,11 +284,12 @@ def bench_stages(folder: Path, sample: int) -> None:
     from gentui.catalog.db import open_catalog
     from gentui.catalog.importer import _Writer
     from gentui.catalog.normalize import normalize_sidecar
-    from gentui.catalog.prepare import prepare
+    from gentui.catalog.prepare import _keep_freed_memory, prepare
     from gentui.catalog.scan import scan
     from gentui.catalog.sidecar import read_sidecar
 
     thumbnails.tune_for_bulk()  # as in the import's worker processes
+    _keep_freed_memory()
     t = time.process_time()
     cands = scan([str(folder)]).candidates
     stages: dict[str, float] = {"scan + stat (whole folder, per pair)": (time.process_time() - t) / len(cands)}
