@@ -41,7 +41,8 @@ from gentui.catalog.thumbnails import thumb_file
 BATCH = 500
 CHUNK = 64
 POOL_MIN = 200
-WORKERS = 2
+WORKERS = max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2))
+"""One decode process per usable core (the main process only writes SQLite: ~0.3 ms per pair)."""
 ProgressFn = Callable[[int, int], None]
 
 _UPSERT = (
