@@ -21,7 +21,7 @@ from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.visitors import replacement_traverse
 
 from gentui.catalog.models import Annotation, Character, FieldValue, Result, Tag
-from gentui.catalog.query_plan import plan_order
+from gentui.catalog.query_plan import plan_order, term_share
 from gentui.catalog.query_parser import (
     VALID_KEYS,
     WEIGHT_TOLERANCE,
@@ -268,13 +268,17 @@ def where_clause(query: Query | str, scan: Any = None) -> ColumnElement:
     if not q.terms:
         return true()
     preds, driver_taken = [], False
-    narrow = scan is None and any(t.key not in SUBQUERY_KEYS and t.key != "text" and t.key not in _BROAD
-                                  and not t.negated for t in q.terms)
+    narrow = [term_share(t) for t in q.terms if t.key not in SUBQUERY_KEYS and t.key != "text"
+              and t.key not in _BROAD and not t.negated] if scan is None else []
     for t in sorted(q.terms, key=_rank):
         drive = t.key in SUBQUERY_KEYS and not t.negated and not driver_taken and scan is None
         driver_taken = driver_taken or drive
         # `status:done w:0.4`: without statistics SQLite prefers the equality on status (90% of rows)
-        preds.append(_term(t, probe=not drive, scan=() if narrow and t.key in _BROAD else scan))
+        pred = _term(t, probe=not drive, scan=() if narrow and t.key in _BROAD else scan)
+        if drive and narrow and term_share(t) > min(narrow):
+            # `field:x>=0.5 w:1.0`: probe the (materialised) list, never look up its ids' wide rows
+            pred = replacement_traverse(pred, {}, lambda el: _no_index(R.c.id) if el is R.c.id else None)
+        preds.append(pred)
     return and_(*preds)
 
 
