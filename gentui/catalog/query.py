@@ -14,7 +14,7 @@ import dataclasses
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, collate, false, func, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, collate, except_, false, func, literal_column, not_, or_, select, true
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql import Select, operators
 from sqlalchemy.sql.elements import UnaryExpression
@@ -180,7 +180,8 @@ def _sub_parts(term: Term, probe: bool = False) -> tuple[Any, list[ColumnElement
             if "*" in term.path:
                 where.append(_like(A.c.feature, _like_pattern(term.path)))
             else:
-                where.append(A.c.feature == term.path)
+                # a probe without an outcome goes through (result_id), not a third of the feature index per row
+                where.append((_no_index(A.c.feature) if probe and not term.conds else A.c.feature) == term.path)
         if term.conds:
             where.append(_text_match(A.c.outcome, term.conds))
         return A, where
@@ -390,8 +391,14 @@ def count_statement(query: Query | str) -> Select:
         return select(func.count()).select_from(R).where(where_clause(q))
     driver = min(drivers, key=_rank)
     table, where = _sub_parts(driver)
-    m = select(table.c.result_id.label("id")).where(*where).distinct().subquery("m")
-    rest = [t for t in sorted(q.terms, key=_rank) if t is not driver]
+    ids = select(table.c.result_id.label("id")).where(*where)
+    # `char:lily -tag:keeper`: EXCEPT merges two id-ordered index ranges (3x fewer steps than a probe per id)
+    minus = [t for t in q.terms if t.negated and t.key in ("tag", "char", "feature", "outcome")
+             and not any(isinstance(c, IsNone) for c in t.conds)]
+    if minus:
+        ids = except_(ids, *[select(mt.c.result_id).where(*mw) for mt, mw in map(_sub_parts, minus)])
+    m = (ids.order_by(literal_column("1")) if minus else ids.distinct()).subquery("m")
+    rest = [t for t in sorted(q.terms, key=_rank) if t is not driver and not any(t is x for x in minus)]
     preds = [replacement_traverse(_term(t, probe=True), {}, lambda el: m.c.id if el is R.c.id else None)
              for t in rest]
     return select(func.count()).select_from(m).where(*preds)
