@@ -67,7 +67,9 @@ def test_feature_probe_goes_through_result_id(cat):
 def test_plan_order_rare_drives_first_common_walks_first():
     rare = plan_order(parse_query("w:0.6..0.8 chars:3 layout:side_by_side tag:bleed char:Lily "
                                   "feature:side_ponytail=migrated"), 1_000_000, 100, 0)
-    assert rare[1][0] == "drive" and rare[0][1] < 60_000
+    assert rare[0][0] == "drive" and rare[-1] == ("scan", None)
     common = plan_order(parse_query("tag:bleed"), 1_000_000, 100, 0)
     assert common[0][0] == "scan" and common[-1] == ("scan", None)
-    assert plan_order(parse_query("sweep:x"), 1_000_000, 100, 0)[1][0] == "drive"
+    assert plan_order(parse_query("sweep:x"), 1_000_000, 100, 0)[0][0] == "drive"
+    probe = plan_order(parse_query("tag:a char:b layout:c w:0.6..0.8 feature:x"), 1_000_000, 100, 0)
+    assert probe[0] == ("scan", 20_000) and probe[1][0] == "drive"

@@ -71,4 +71,6 @@ def plan_order(q: Query, n_rows: int, limit: int, offset: int) -> tuple[tuple[st
     drive = _DRIVE_STEPS_PER_ROW * n * driver
     if scan <= drive:
         return (("scan", int(max(MIN_SCAN_BUDGET, 4 * scan))), ("drive", DRIVE_BUDGET), ("scan", None))
-    return (("scan", SCAN_PROBE), ("drive", int(max(DRIVE_BUDGET, 4 * drive))), ("scan", None))
+    driven = (("drive", int(max(DRIVE_BUDGET, 4 * drive))), ("scan", None))
+    # a guess this lopsided (several rare terms) is not worth a probe
+    return driven if scan > 25 * drive else (("scan", SCAN_PROBE),) + driven
