@@ -57,6 +57,8 @@ OTHER_QUERIES = [
     "field:extra.sampler_eta>=0.5 w:1.0",
     "date:2026-03 named:no",
     '"blue ribbon"',
+    "tag:bleed -feature:ahoge",
+    "status:done w:0.4",
 ]
 
 
