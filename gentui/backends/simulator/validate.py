@@ -50,6 +50,20 @@ class Verdict:
     node_errors: dict[str, Any] = field(default_factory=dict)
 
 
+_CASTS = {"INT": int, "FLOAT": float, "STRING": str, "BOOLEAN": bool}
+
+
+def unwrap_input(val: Any) -> Any:
+    """A widget value given as `{"__value__": v}` is `v`."""
+    return val["__value__"] if isinstance(val, dict) and "__value__" in val else val
+
+
+def coerce_input(input_type: Any, val: Any) -> Any:
+    """A widget value cast the way ComfyUI casts it; raises like int("abc"). Combos (lists) stay as given."""
+    cast = _CASTS.get(input_type) if isinstance(input_type, str) else None
+    return cast(val) if cast else val
+
+
 def _err(type_: str, message: str, details: str = "", extra: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"type": type_, "message": message, "details": details, "extra_info": extra or {}}
 
@@ -248,17 +262,9 @@ def _validate_inputs(
                     validated[o_id] = (False, reasons, o_id)
                     continue
                 continue
-            if isinstance(val, dict) and "__value__" in val:
-                val = val["__value__"]
+            val = unwrap_input(val)
             try:
-                if input_type == "INT":
-                    val = int(val)
-                elif input_type == "FLOAT":
-                    val = float(val)
-                elif input_type == "STRING":
-                    val = str(val)
-                elif input_type == "BOOLEAN":
-                    val = bool(val)
+                val = coerce_input(input_type, val)
             except Exception as ex:  # noqa: BLE001 - int("abc") and friends
                 errors.append(
                     _err(
@@ -325,17 +331,9 @@ def coerce_inputs(node: dict[str, Any], cat: ModelCatalogue) -> dict[str, Any]:
         for name, (input_type, _opts) in category.items():
             if name not in out or isinstance(out[name], list):
                 continue
-            val = out[name]
-            if isinstance(val, dict) and "__value__" in val:
-                val = val["__value__"]
+            out[name] = unwrap_input(out[name])
             try:
-                if input_type == "INT":
-                    val = int(val)
-                elif input_type == "FLOAT":
-                    val = float(val)
-                elif input_type == "STRING":
-                    val = str(val)
+                out[name] = coerce_input(input_type, out[name])
             except (TypeError, ValueError):
                 pass
-            out[name] = val
     return out
