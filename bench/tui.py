@@ -8,7 +8,10 @@ Prints four figures with the size of the work. Not a test: run it by hand.
 (1) start to first frame: from constructing the App (catalog opened) until the
     table shows its first page of rows.
 (2) a filter typed -> table updated: a whole query put in the filter bar, until
-    the table shows the first page of the new result set; p50/p95 over queries.
+    the table shows the first page of the new result set and the frame is
+    painted; p50/p95 over 20 queries typed `--rounds` times. (The preview
+    follows a new filter's first row 0.12 s after typing pauses, by design,
+    so it is not part of this figure; a cursor move updates it at once.)
 (3) cursor moved -> preview updated: one `down`, until the preview shows the new
     result's facts and its thumbnail; measured on a second pass over rows whose
     thumbnails are cached (the catalog's image paths are synthetic, so each row
@@ -83,7 +86,7 @@ async def until(predicate, timeout: float = 30.0, state=None) -> None:
         await asyncio.sleep(0.0005)
 
 
-async def run(catalog_path: Path, moves: int, verbose: bool = False) -> dict[str, float]:
+async def run(catalog_path: Path, moves: int, verbose: bool = False, rounds: int = 3) -> dict[str, float]:
     from PIL import Image
 
     import gentui.tui.data.details as details_mod
@@ -117,7 +120,7 @@ async def run(catalog_path: Path, moves: int, verbose: bool = False) -> dict[str
 
         bar = app.screen.query_one(FilterBar)
         filter_ms = []
-        for q in QUERIES:
+        for q in QUERIES * rounds:
             t = time.perf_counter()
             bar.query_one("#filter-input").value = q
             await until(lambda: table._shown == table._generation and table.flt.text == q)
@@ -175,15 +178,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", type=int, default=1_000_000)
     ap.add_argument("--moves", type=int, default=100)
+    ap.add_argument("--rounds", type=int, default=3, help="times the list of queries is typed")
     ap.add_argument("-v", action="store_true", help="print each step")
     args = ap.parse_args()
     path = catalog_for(args.results)
     print(f"catalog {path} ({path.stat().st_size / 1e9:.2f} GB)")
-    f = asyncio.run(run(path, args.moves, args.v))
+    f = asyncio.run(run(path, args.moves, args.v, args.rounds))
     print(f"results in catalog            {int(f['rows']):,}")
     print(f"start -> first frame          {f['first_frame_s']:.2f} s   (target <= 1.0 s)")
     print(f"filter typed -> table updated p50 {f['filter_p50_ms']:.0f} ms  p95 {f['filter_p95_ms']:.0f} ms  "
-          f"max {f['filter_max_ms']:.0f} ms over {len(QUERIES)} queries   (target p95 <= 100 ms)")
+          f"max {f['filter_max_ms']:.0f} ms over {len(QUERIES) * args.rounds} filters   (target p95 <= 100 ms)")
     print(f"cursor moved -> preview       p50 {f['cursor_p50_ms']:.1f} ms  p95 {f['cursor_p95_ms']:.1f} ms "
           f"over {args.moves} moves, thumbnails cached   (target p95 <= 50 ms)")
     print(f"jump to the last row          {f['jump_to_end_ms']:.0f} ms")

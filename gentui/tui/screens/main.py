@@ -26,6 +26,8 @@ from gentui.tui.widgets.results_table import ResultsTable
 from gentui.tui.widgets.status_line import StatusLine
 
 QUICK_TAGS = {"keeper": "k", "bleed": "b", "collapse": "o"}
+PREVIEW_SETTLE_S = 0.12
+"""How long the preview waits for typing in the filter bar to pause."""
 
 
 class MainScreen(Screen):
@@ -113,7 +115,8 @@ class MainScreen(Screen):
 
     @on(ResultsTable.Highlighted)
     def _highlighted(self, event: ResultsTable.Highlighted) -> None:
-        self.query_one(Preview).show(event.row)
+        # a new filter's first row waits for typing to pause; a cursor move shows at once
+        self.query_one(Preview).show(event.row, settle=0 if event.by_cursor else PREVIEW_SETTLE_S)
 
     @on(ResultsTable.LoadFailed)
     def _load_failed(self, event: ResultsTable.LoadFailed) -> None:

@@ -8,6 +8,7 @@ and the typed text is left exactly as it is.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Self
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -53,6 +54,23 @@ class CountLabel(Widget):
         return Text(self.label, justify="right", no_wrap=True, overflow="ellipsis")
 
 
+class FilterInput(Input):
+    """The query line: one row of fixed width, so typing never re-arranges the screen.
+
+    `Input` grows its virtual width with every character and asks for a layout
+    of the whole screen each time (20-40 ms per key with the results table,
+    queue and preview on it). The bar's size is set by its container, and
+    scrolling inside it only needs a repaint, so the layout request is dropped
+    unless the input sizes itself to its content.
+    """
+
+    def refresh(self, *regions: Any, repaint: bool = True, layout: bool = False,
+                recompose: bool = False) -> Self:
+        if layout and not self.styles.auto_dimensions:
+            layout = False
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+
 class FilterBar(Vertical):
     """Query input + error line + "124 of 5,310" count."""
 
@@ -90,7 +108,7 @@ class FilterBar(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal():
-            yield Input(placeholder=PLACEHOLDER, id="filter-input", select_on_focus=False)
+            yield FilterInput(placeholder=PLACEHOLDER, id="filter-input", select_on_focus=False)
             yield CountLabel(id="filter-count")
         yield Static("", id="filter-error")
 

@@ -16,6 +16,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.timer import Timer
 from textual.widget import Widget
 
 from gentui.catalog.db import Catalog
@@ -146,13 +147,25 @@ class Preview(Horizontal):
         """Index of the character whose region is shown (None: the whole image)."""
         self._want: int | None = None
         self._cache = images.LRU(512)
+        self._settle_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Thumbnail(self.protocol, id="preview-image")
         yield Facts(id="preview-text")
 
-    def show(self, row: Any) -> None:
-        """Show the result `row` (anything with `.id`), or clear with None."""
+    def show(self, row: Any, *, settle: float = 0.0) -> None:
+        """Show the result `row` (anything with `.id`), or clear with None.
+
+        With `settle`, wait that many seconds for a newer call first: a filter
+        being typed changes the top row at every key, and loading and painting
+        a preview for each would slow down the table the user is watching.
+        """
+        if self._settle_timer is not None:
+            self._settle_timer.stop()
+            self._settle_timer = None
+        if settle > 0:
+            self._settle_timer = self.set_timer(settle, lambda: self.show(row))
+            return
         rid = getattr(row, "id", None)
         self._want = rid
         if rid is None:

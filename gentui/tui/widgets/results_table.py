@@ -89,10 +89,15 @@ class ResultsTable(ScrollView, can_focus=True):
 
     @dataclass
     class Highlighted(Message):
-        """The row under the cursor changed (None: no rows)."""
+        """The row under the cursor changed (None: no rows).
+
+        `by_cursor` is true when the user moved the cursor, false when a new
+        filter, sort or reload put another row under it.
+        """
 
         row: Any
         index: int
+        by_cursor: bool = True
 
     @dataclass
     class Counted(Message):
@@ -290,7 +295,7 @@ class ResultsTable(ScrollView, can_focus=True):
         self._update_virtual_size()
         self._clamp_cursor()
         self.refresh()
-        self._announce()
+        self._announce(by_cursor=False)
 
     def on_results_table_count_loaded(self, msg: CountLoaded) -> None:
         msg.stop()
@@ -320,7 +325,28 @@ class ResultsTable(ScrollView, can_focus=True):
         return (loaded + 2) * PAGE_SIZE if loaded >= 0 else 0
 
     def _update_virtual_size(self) -> None:
-        self.virtual_size = Size(self.scrollable_content_region.width, self._known_rows() + 1)
+        """Tell the scrollbar how many rows there are, without a relayout when it can.
+
+        `virtual_size` is a layout reactive: setting it re-arranges the whole
+        screen (20-30 ms with the queue, preview and footer), and a new filter
+        changes it twice (first page, then the count). Only a scrollbar that
+        appears or disappears changes the layout; otherwise the scrollbar is
+        told directly.
+        """
+        size = Size(self.scrollable_content_region.width, self._known_rows() + 1)
+        if size == self.virtual_size:
+            return
+        height = self.container_size.height
+        if not height or (size.height > height) != self.show_vertical_scrollbar:
+            self.virtual_size = size
+            return
+        self.set_reactive(ResultsTable.virtual_size, size)
+        if self.show_vertical_scrollbar:
+            bar = self.vertical_scrollbar
+            bar.window_virtual_size = size.height
+            bar.refresh()
+        self.scroll_y = self.validate_scroll_y(self.scroll_y)
+        self.refresh()
 
     def on_resize(self) -> None:
         self._update_virtual_size()
@@ -353,11 +379,11 @@ class ResultsTable(ScrollView, can_focus=True):
             self._request(self._page_of(new))
         self._announce()
 
-    def _announce(self) -> None:
+    def _announce(self, by_cursor: bool = True) -> None:
         row = self.row
         if row is not self._last_highlight:
             self._last_highlight = row
-            self.post_message(self.Highlighted(row, self.cursor))
+            self.post_message(self.Highlighted(row, self.cursor, by_cursor))
 
     def action_move(self, delta: int) -> None:
         rows = self._known_rows()
