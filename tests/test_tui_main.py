@@ -49,6 +49,39 @@ async def test_a_bad_query_shows_its_error_and_keeps_the_text(app):
         assert app.screen.query_one("#filter-input", Input).value == "w:0.6 colour:red"
 
 
+async def test_a_query_longer_than_the_bar_scrolls_inside_it(app):
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.screen.query_one(ResultsTable)
+        await wait_for(pilot, lambda: table.total == 20)
+        bar = app.screen.query_one("#filter-input", Input)
+        query = "w:0.4..1.2 " * 8 + "seed:42"
+        await pilot.press("slash", *query)
+        await wait_for(pilot, lambda: table.total == 10, what="10 rows of seed 42")
+        assert bar.value == query
+        # the bar kept its one line and scrolled so the cursor (at the end) is on screen
+        assert bar.size.height == 1 and bar.scroll_x > 0
+        assert bar.cursor_screen_offset.x < bar.region.right
+        assert "seed:42" in screen_text(app)
+        await pilot.press("home")
+        await pilot.pause()
+        assert bar.scroll_x == 0
+
+
+async def test_the_preview_follows_a_new_filter_when_typing_pauses(app):
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.screen.query_one(ResultsTable)
+        preview = app.screen.query_one(Preview)
+        await wait_for(pilot, lambda: preview.details is not None and preview.details.id == 20)
+        await pilot.press("slash", *"seed:42 w:0.4")
+        await wait_for(pilot, lambda: table.flt.text == "seed:42 w:0.4" and table.total == 2
+                       and table.row is not None, what="2 rows")
+        first = table.row.id
+        assert first != 20
+        await wait_for(pilot, lambda: preview.details is not None and preview.details.id == first,
+                       what="preview of the new first row")
+        assert f"#{first}" in screen_text(app)
+
+
 async def test_cursor_moves_and_the_preview_follows(app):
     async with app.run_test(size=(120, 40)) as pilot:
         table = app.screen.query_one(ResultsTable)
