@@ -39,7 +39,8 @@ async def test_a_bad_query_shows_its_error_and_keeps_the_text(app):
         await wait_for(pilot, lambda: table.total == 20)
         await pilot.press("slash", *"w:0.6 colour:red")
         bar = app.screen.query_one(FilterBar)
-        assert bar.has_class("-error")
+        assert bar.has_class("-invalid")  # red at once, explained when typing pauses
+        await wait_for(pilot, lambda: bar.has_class("-error"), what="the error line")
         assert app.screen.query_one("#filter-input", Input).value == "w:0.6 colour:red"
         text = screen_text(app)
         assert "colour" in text and "^" in text

@@ -50,7 +50,9 @@ async def test_queue_a_sweep_and_watch_results_arrive(tmp_path, simulator):
             table = app.screen.query_one("ResultsTable")
             await wait_for(pilot, lambda: table.total == 2, what="results in the table")
             assert {r.lora_strength for r in table.loaded_rows()} == {0.6, 1.0}
-            assert all(j.state == "done" for j in app.snapshot.jobs)
+            # the result row is written before the job is marked done: the panel follows
+            await wait_for(pilot, lambda: all(j.state == "done" for j in app.snapshot.jobs),
+                           what="both jobs done in the queue panel")
     finally:
         _stop_worker(catalog)
         catalog.close()

@@ -42,6 +42,7 @@ class TestMainScreen:
         async def run_before(pilot):
             await _main_ready(pilot)
             await pilot.press("slash", *"w:0.6 colour:red")
+            await wait_for(pilot, lambda: pilot.app.screen.query_one("FilterBar").has_class("-error"))
             await pilot.pause()
 
         assert snap_compare(_app("filter-error"), terminal_size=(80, 24), run_before=run_before)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, timezone
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, collate, except_, false, func, literal_column, not_, or_, select, true
@@ -38,7 +39,7 @@ from gentui.catalog.query_parser import (
     parse_query,
 )
 
-__all__ = ["QueryError", "Query", "ResultRow", "SORT_KEYS", "SORT_ORDER", "VALID_KEYS", "count", "keys_help",
+__all__ = ["QueryError", "Query", "ResultRow", "SearchCancelled", "SORT_KEYS", "SORT_ORDER", "VALID_KEYS", "count", "keys_help",
            "parse_query", "search", "where_clause"]
 
 R = Result.__table__
@@ -325,8 +326,12 @@ def _row(mapping: Any) -> Any:
     return ResultRow(**data, tags=sorted(tags.split(_TAG_SEP)) if tags else [])
 
 
+class SearchCancelled(Exception):
+    """`search` was stopped by its caller (a newer filter made it useless)."""
+
+
 def search(catalog: Any, query: Query | str, sort: str | None = None, descending: bool = True,
-           limit: int | None = 100, offset: int = 0) -> list[Any]:
+           limit: int | None = 100, offset: int = 0, should_stop: Callable[[], bool] | None = None) -> list[Any]:
     """A page of matching results as `ResultRow`s, newest first by default.
 
     Two plans, because SQLite has no statistics to choose between them: when
@@ -337,6 +342,10 @@ def search(catalog: Any, query: Query | str, sort: str | None = None, descending
     finish, the driven plan runs, and so on. `query_plan.plan_order` guesses
     which is cheaper from the terms and puts it first (steps, not time, so the
     choice does not depend on machine load).
+
+    `should_stop` is polled every thousand VM steps; when it returns true the
+    search raises `SearchCancelled` (a table abandons a query the user has
+    already typed past).
     """
     q = parse_query(query) if isinstance(query, str) else query
     _sort_columns(sort)
@@ -345,23 +354,33 @@ def search(catalog: Any, query: Query | str, sort: str | None = None, descending
             n_rows = conn.execute(select(func.max(R.c.id))).scalar() or 0
             for plan, ops in plan_order(q, n_rows, max(0, int(limit)), max(0, int(offset))):
                 stmt = search_statement(q, sort, descending, limit, offset, scan=plan == "scan")
-                rows = _within(conn, stmt, ops)
+                rows = _within(conn, stmt, ops, should_stop)
                 if rows is not None:
                     return rows
-        return [_row(m) for m in conn.execute(search_statement(q, sort, descending, limit, offset)).mappings()]
+        rows = _within(conn, search_statement(q, sort, descending, limit, offset), None, should_stop)
+        assert rows is not None  # no budget: only a cancel interrupts it, and that raises
+        return rows
 
 
-def _within(conn: Any, stmt: Select, ops: int | None) -> list[Any] | None:
-    """Run `stmt`, or give up after about `ops` SQLite VM steps (None)."""
-    if ops is None:
+def _within(conn: Any, stmt: Select, ops: int | None,
+            should_stop: Callable[[], bool] | None = None) -> list[Any] | None:
+    """Run `stmt`, or give up after about `ops` SQLite VM steps (None).
+
+    Raises `SearchCancelled` when `should_stop()` turns true while it runs.
+    """
+    if ops is None and should_stop is None:
         return [_row(m) for m in conn.execute(stmt).mappings()]
     raw = conn.connection.driver_connection
     every = 1000
     calls = [0]
+    stopped = [False]
 
     def tick() -> bool:
         calls[0] += 1
-        return calls[0] * every > ops
+        if should_stop is not None and should_stop():
+            stopped[0] = True
+            return True
+        return ops is not None and calls[0] * every > ops
 
     raw.set_progress_handler(tick, every)
     try:
@@ -369,6 +388,8 @@ def _within(conn: Any, stmt: Select, ops: int | None) -> list[Any] | None:
     except OperationalError as e:
         conn.rollback()
         if "interrupt" in str(e.orig).lower():
+            if stopped[0]:
+                raise SearchCancelled("a newer search replaced this one") from None
             return None
         raise
     finally:

@@ -48,17 +48,19 @@ class ResultSource:
 
         return ParsedFilter(text, parse_query(text))
 
-    def page(self, flt: ParsedFilter, sort: str, descending: bool, page_no: int) -> list[Any]:
+    def page(self, flt: ParsedFilter, sort: str, descending: bool, page_no: int,
+             should_stop: Any = None) -> list[Any]:
         """Rows `page_no * PAGE_SIZE ...` of the filtered, sorted results.
 
         `query.search` picks between walking the sort index and driving from the
         filter's most selective index, so a broad filter over a million results
-        still returns its first page in milliseconds.
+        still returns its first page in milliseconds. `should_stop()` turning
+        true raises `SearchCancelled` (the user typed past this filter).
         """
         from gentui.catalog.query import search
 
         return search(self.catalog, flt.query, sort=SORT_FIELDS.get(sort, sort), descending=descending,
-                      limit=PAGE_SIZE, offset=page_no * PAGE_SIZE)
+                      limit=PAGE_SIZE, offset=page_no * PAGE_SIZE, should_stop=should_stop)
 
     def count(self, flt: ParsedFilter, on_connection: Any = None) -> int:
         """How many results match; `on_connection(raw)` gets the sqlite3 connection

@@ -1,8 +1,9 @@
 """The filter bar: one line of query language above the results table.
 
-Every keystroke is parsed; a valid filter is applied at once, a mistake is
-shown underneath with a caret under the offending token and the valid keys,
-and the typed text is left exactly as it is.
+Every keystroke is parsed; a valid filter is applied at once. A mistake turns
+the text red at once and, when typing pauses (or on enter), is explained
+underneath with a caret under the offending token and the valid keys. The
+typed text is left exactly as it is.
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
 from gentui.tui.data.results import ParsedFilter, ResultSource
+
+ERROR_AFTER_S = 0.3
+"""How long a mistake in the filter waits (for more typing) before it is explained."""
 
 PLACEHOLDER = "/ filter: w:0.6..1.0 chars:2 named:yes tag:bleed \"ribbon\""
 
@@ -81,7 +86,7 @@ class FilterBar(Vertical):
     FilterBar Input:focus { border: none; background: $boost; }  /* Input's own :focus adds a tall border that hides the text in one row */
     FilterBar #filter-error { height: auto; max-height: 3; display: none; padding: 0 0; }
     FilterBar.-error #filter-error { display: block; }
-    FilterBar.-error Input { color: $text-error; }
+    FilterBar.-invalid Input { color: $text-error; }
     """
 
     BINDINGS = [
@@ -105,6 +110,7 @@ class FilterBar(Vertical):
         self.total_all: int | None = None
         self.matched: int | None = None
         self.error: Exception | None = None
+        self._error_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -122,23 +128,38 @@ class FilterBar(Vertical):
 
     def apply(self, text: str) -> None:
         """Parse `text`; post Changed when valid, show the error when not."""
+        if self._error_timer is not None:
+            self._error_timer.stop()
+            self._error_timer = None
         try:
             flt = ResultSource.parse(text)
         except Exception as e:  # QueryError (or anything the parser raises)
             self.error = e
-            self.add_class("-error")
-            self.query_one("#filter-error", Static).update(describe_error(text, e))
+            self.set_class(True, "-invalid")  # the text turns red at once
+            # the explanation waits for typing to pause: "w:0." is only half typed, and the
+            # line appearing and going at every key would re-arrange the screen each time
+            self._error_timer = self.set_timer(ERROR_AFTER_S, lambda err=e: self._show_error(text, err))
             return
         if self.error is not None:  # only touch the error line when it changes (no relayout per key)
             self.error = None
-            self.remove_class("-error")
+            self.set_class(False, "-invalid", "-error")
             self.query_one("#filter-error", Static).update("")
         self.post_message(self.Changed(flt))
+
+    def _show_error(self, text: str, error: Exception) -> None:
+        self._error_timer = None
+        if self.error is error:
+            self.add_class("-error")
+            self.query_one("#filter-error", Static).update(describe_error(text, error))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         if self.error is None:
             self.post_message(self.Left())
+        else:  # enter on a mistake: explain it now
+            if self._error_timer is not None:
+                self._error_timer.stop()
+            self._show_error(self.text, self.error)
 
     def action_leave(self) -> None:
         self.post_message(self.Left())

@@ -30,8 +30,13 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.worker import get_current_worker
 
+from gentui.catalog.query import SearchCancelled
 from gentui.tui.data.columns import SORTABLE, Column, layout_widths, visible_columns
 from gentui.tui.data.results import PAGE_SIZE, ParsedFilter, ResultSource
+
+
+COUNT_AFTER_S = 0.15
+"""A filter's matches are counted when no newer filter came within this time."""
 
 
 @dataclass
@@ -210,7 +215,10 @@ class ResultsTable(ScrollView, can_focus=True):
             if req.generation != self._generation:
                 continue
             try:
-                rows = self.source.page(req.flt, req.sort, req.descending, req.page_no)
+                rows = self.source.page(req.flt, req.sort, req.descending, req.page_no,
+                                        should_stop=lambda req=req: req.generation != self._generation)
+            except SearchCancelled:  # typed past it: the newer filter's request is next in the queue
+                continue
             except Exception as e:  # shown, never fatal: the filter bar stays usable
                 self.post_message(self.FetchFailed(req.generation, str(e)))
                 continue
@@ -278,8 +286,9 @@ class ResultsTable(ScrollView, can_focus=True):
         if self._shown != msg.generation:
             self._shown = msg.generation
             if not (msg.page_no == 0 and len(msg.rows) < PAGE_SIZE):
-                # counted after the first page, so the count never slows the rows down
-                self._count_q.put(_Request(msg.generation, "count", self.flt))
+                # counted after the first page, so the count never slows the rows down, and
+                # only once typing pauses: counting "c" of "chars:3" takes a core for a second
+                self.set_timer(COUNT_AFTER_S, lambda gen=msg.generation, flt=self.flt: self._count_later(gen, flt))
             if not self._keep_position:
                 self.scroll_to(y=0, animate=False, immediate=True, force=True)
                 self.set_reactive(ResultsTable.cursor, 0)
@@ -296,6 +305,10 @@ class ResultsTable(ScrollView, can_focus=True):
         self._clamp_cursor()
         self.refresh()
         self._announce(by_cursor=False)
+
+    def _count_later(self, generation: int, flt: ParsedFilter) -> None:
+        if generation == self._generation:
+            self._count_q.put(_Request(generation, "count", flt))
 
     def on_results_table_count_loaded(self, msg: CountLoaded) -> None:
         msg.stop()
