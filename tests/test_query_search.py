@@ -213,3 +213,18 @@ def test_plans_use_indexes(cat):
     assert "SCAN tag" not in plan and "SCAN annotation" not in plan and "SCAN field_value" not in plan
     assert "SCAN character" not in plan
     assert "SCAN result" not in _plan(cat, "seed:42")
+
+
+def test_a_search_stops_when_its_caller_says_so(fresh_cat):
+    from gentui.catalog.query import SearchCancelled
+
+    with fresh_cat.engine.begin() as conn:  # enough rows for the search to be polled
+        conn.exec_driver_sql("INSERT INTO result (path, created_at, status) VALUES (?, ?, 'done')",
+                             [(f"/x/{i}.png", f"2026-01-01 00:00:{i % 60:02d}.{i:06d}") for i in range(3000)])
+    polls = []
+    rows = search(fresh_cat, "-w:9", limit=50, should_stop=lambda: polls.append(1) or False)
+    assert len(rows) == 50 and polls  # polled while it ran, and finished
+    with pytest.raises(SearchCancelled):
+        search(fresh_cat, "-w:9", limit=50, should_stop=lambda: True)
+    # the connection is usable afterwards (the interrupt did not stick to it)
+    assert [r.id for r in search(fresh_cat, "-w:9", limit=50)] == [r.id for r in rows]
