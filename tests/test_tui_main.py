@@ -66,6 +66,9 @@ async def test_a_query_longer_than_the_bar_scrolls_inside_it(app):
         await pilot.press("home")
         await pilot.pause()
         assert bar.scroll_x == 0
+        await pilot.press("ctrl+u")  # clears the whole filter, wherever the cursor is
+        await wait_for(pilot, lambda: table.total == 20, what="all rows again")
+        assert bar.value == ""
 
 
 async def test_the_preview_follows_a_new_filter_when_typing_pauses(app):

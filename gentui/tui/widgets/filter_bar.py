@@ -92,7 +92,8 @@ class FilterBar(Vertical):
     BINDINGS = [
         Binding("escape", "leave", "Back to results", id="filter.leave",
                 tooltip="Keep the filter and go back to the table"),
-        Binding("ctrl+u", "clear", "Clear filter", id="filter.clear"),
+        # priority: Input's own ctrl+u only deletes left of the cursor
+        Binding("ctrl+u", "clear", "Clear filter", id="filter.clear", priority=True),
     ]
 
     @dataclass
