@@ -19,6 +19,13 @@ def cat(tmp_path_factory):
     c.close()
 
 
+@pytest.fixture
+def fresh_plans_cat(tmp_path):
+    c, _ids = small_catalog(tmp_path)
+    yield c
+    c.close()
+
+
 QUERIES = [
     "char:lily -tag:keeper", "tag:bleed -tag:keeper", "char:lily -tag:keeper -char:reina", "tag:bleed -feature:ahoge",
     "char:lily -feature:side_ponytail=migrated", "tag:bleed,keeper -outcome:duplicated", "char:lily -tag:none",
@@ -73,3 +80,31 @@ def test_plan_order_rare_drives_first_common_walks_first():
     assert plan_order(parse_query("sweep:x"), 1_000_000, 100, 0)[0][0] == "drive"
     probe = plan_order(parse_query("tag:a char:b layout:c w:0.6..0.8 feature:x"), 1_000_000, 100, 0)
     assert probe[0] == ("scan", 20_000) and probe[1][0] == "drive"
+
+
+def test_a_counted_driver_overrules_the_guess():
+    from gentui.catalog.query_plan import driver_term, probe_cap
+
+    q = parse_query("seed:42 layout:side_by_side")
+    assert driver_term(q).key == "seed"
+    # a seed is usually near-unique: drive from its index, then sort the few rows
+    assert plan_order(q, 1_000_000, 100, 0)[0][0] == "drive"
+    # counted at 2% of the catalog (a default seed): walking the sort order finds 100 sooner
+    assert probe_cap(driver_term(q), 1_000_000) >= 20_000
+    assert plan_order(q, 1_000_000, 100, 0, driver_rows=20_000)[0][0] == "scan"
+    # counted as rare as guessed: still driven
+    assert plan_order(q, 1_000_000, 100, 0, driver_rows=800)[0][0] == "drive"
+
+
+def test_a_common_seed_still_finds_the_same_rows(fresh_plans_cat):
+    cat = fresh_plans_cat
+    with cat.engine.begin() as conn:  # seed 42 on half of 3,000 extra results
+        conn.exec_driver_sql(
+            "INSERT INTO result (path, created_at, status, seed) VALUES (?, ?, 'done', ?)",
+            [(f"/x/{i}.png", f"2026-01-01 00:{i // 60 % 60:02d}:{i % 60:02d}", 42 if i % 2 else 7)
+             for i in range(3000)])
+    q = "seed:42,7 -tag:keeper"
+    expected = _plain_count(cat, q)
+    assert len(search(cat, q, limit=None)) == expected
+    first = search(cat, q, limit=100)
+    assert len(first) == 100 and [r.id for r in first] == [r.id for r in search(cat, q, limit=None)[:100]]

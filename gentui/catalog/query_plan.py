@@ -57,17 +57,42 @@ def term_share(term: Term) -> float:
     return max(0.5, 1.0 - share) if term.negated else share
 
 
-def plan_order(q: Query, n_rows: int, limit: int, offset: int) -> tuple[tuple[str, int | None], ...]:
-    """The plans to try and their step budgets, cheapest expected first."""
+def driver_term(q: Query) -> Term | None:
+    """The positive term guessed to match the fewest rows (what a driven plan starts from)."""
+    positive = [t for t in q.terms if not t.negated and t.key != "text"]
+    return min(positive, key=term_share, default=None)
+
+
+def probe_cap(term: Term, n_rows: int) -> int:
+    """How many rows of `term` are worth counting to check its guessed share.
+
+    Twenty times the guess (at least 2,000, at most 100,000 index entries,
+    about a millisecond): enough to see that `seed:42` matches 2% of a
+    catalog, not the 0.1% a seed usually does.
+    """
+    return int(max(2_000, min(100_000, 20 * term_share(term) * max(1, n_rows))))
+
+
+def plan_order(q: Query, n_rows: int, limit: int, offset: int,
+               driver_rows: int | None = None) -> tuple[tuple[str, int | None], ...]:
+    """The plans to try and their step budgets, cheapest expected first.
+
+    `driver_rows`, when known (counted up to `probe_cap`), replaces the guess
+    for the driving term, and scales the guessed share of the whole query.
+    """
     shares = [term_share(t) for t in q.terms]
     share = 1.0
     for s in shares:
         share *= s
     wanted = limit + offset
     n = max(1, n_rows)
-    scan = _SCAN_STEPS_PER_ROW * min(n, wanted / max(share, 1e-12))
     positive = [s for t, s in zip(q.terms, shares) if not t.negated and t.key != "text"]
     driver = min(positive, default=1.0)
+    if driver_rows is not None and positive:
+        known = max(driver_rows, 1) / n
+        share = min(1.0, share * known / driver)
+        driver = known
+    scan = _SCAN_STEPS_PER_ROW * min(n, wanted / max(share, 1e-12))
     drive = _DRIVE_STEPS_PER_ROW * n * driver
     if scan <= drive:
         return (("scan", int(max(MIN_SCAN_BUDGET, 4 * scan))), ("drive", DRIVE_BUDGET), ("scan", None))
