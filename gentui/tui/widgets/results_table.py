@@ -177,6 +177,7 @@ class ResultsTable(ScrollView, can_focus=True):
         if self.flt.query is None:
             self.flt = self.source.parse(self.flt.text)
         self._generation += 1
+        self._inflight.clear()  # older generations' requests are skipped or abandoned
         self._keep_position = keep_position
         first = self._page_of(int(self.scroll_y) if keep_position else 0)
         self._request(first)
