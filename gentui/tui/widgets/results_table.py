@@ -1,26 +1,23 @@
 """The results table: a virtual Line-API view over any number of catalog rows.
 
-Only the pages that are on screen are fetched from SQLite (by two fetcher
-threads: one for pages, one for counts) and kept in an LRU cache; lines are
+Only the pages that are on screen are fetched from SQLite (by the two threads
+of `data.fetcher`: one for pages, one for counts) and kept in an LRU cache; lines are
 rendered on demand from that cache (toolong's pattern). `DataTable` would
 measure every cell of a million rows on the UI thread.
 
-A filter or sort change bumps a generation number. Requests of an older
-generation are skipped by the fetchers and answers of an older generation are
-dropped, so typing fast never builds a backlog of stale queries.
+A filter or sort change bumps a generation number. The fetcher skips or
+abandons requests of an older generation and the table drops their answers,
+so typing fast never builds a backlog of stale queries.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
-from textual import work
 from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.geometry import Size
@@ -28,25 +25,13 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.worker import get_current_worker
 
-from gentui.catalog.query import SearchCancelled
 from gentui.tui.data.columns import SORTABLE, Column, layout_widths, visible_columns
+from gentui.tui.data.fetcher import Request, ResultFetcher
 from gentui.tui.data.results import PAGE_SIZE, ParsedFilter, ResultSource
-
 
 COUNT_AFTER_S = 0.15
 """A filter's matches are counted when no newer filter came within this time."""
-
-
-@dataclass
-class _Request:
-    generation: int
-    kind: str  # "page" or "count"
-    flt: ParsedFilter
-    sort: str = "created"
-    descending: bool = True
-    page_no: int = 0
 
 
 def _fit(text: str, width: int, align: str) -> str:
@@ -122,18 +107,15 @@ class ResultsTable(ScrollView, can_focus=True):
         """Generation whose pages are in the cache and on screen."""
         self._keep_position = False
         self._early_total: tuple[int, int] | None = None
-        self._count_conn: Any = None
-        """The sqlite3 connection of the running count (interrupted by a newer filter)."""
         self._pages: LRUCache[tuple[int, int], list[Any]] = LRUCache(64)
         self._strips: LRUCache[tuple, Strip] = LRUCache(512)
         """Rendered lines: scrolling re-renders only the lines that changed."""
         self._style_cache: dict[tuple[str, bool], Style] = {}
         self._col_layout: tuple[int, list[Column], list[int]] | None = None
         self._inflight: set[tuple[int, int]] = set()
-        self._page_q: queue.Queue[_Request | None] = queue.Queue()
-        self._count_q: queue.Queue[_Request | None] = queue.Queue()
         self._last_highlight: Any = object()
-        self._stop = threading.Event()
+        self._fetcher = ResultFetcher(source, lambda: self._generation, self._fetched_page,
+                                      self._fetched_count, self._fetch_failed)
 
     # -- public API -----------------------------------------------------------
     def apply_filter(self, flt: ParsedFilter) -> None:
@@ -164,14 +146,11 @@ class ResultsTable(ScrollView, can_focus=True):
 
     # -- lifecycle ------------------------------------------------------------
     def on_mount(self) -> None:
-        self._page_fetcher()
-        self._count_fetcher()
+        self._fetcher.start()
         self._restart(keep_position=False)
 
     def on_unmount(self) -> None:
-        self._stop.set()
-        self._page_q.put(None)
-        self._count_q.put(None)
+        self._fetcher.stop()
 
     def _restart(self, keep_position: bool) -> None:
         if self.flt.query is None:
@@ -183,14 +162,9 @@ class ResultsTable(ScrollView, can_focus=True):
         self._request(first)
         if keep_position and self._page_of(self.cursor) != first:
             self._request(self._page_of(self.cursor))
-        conn = self._count_conn
-        if conn is not None:  # a count for an older filter: nobody needs it any more
-            try:
-                conn.interrupt()
-            except Exception:
-                pass
+        self._fetcher.interrupt_count()  # a count for an older filter: nobody needs it any more
 
-    # -- fetching (threads) ---------------------------------------------------
+    # -- fetching (threads in data.fetcher) ----------------------------------
     def _page_of(self, index: int) -> int:
         return max(0, index) // PAGE_SIZE
 
@@ -199,59 +173,16 @@ class ResultsTable(ScrollView, can_focus=True):
         if key in self._inflight or key in self._pages:
             return
         self._inflight.add(key)
-        self._page_q.put(
-            _Request(self._generation, "page", self.flt, self.sort, self.descending, page_no)
-        )
+        self._fetcher.page(Request(self._generation, self.flt, self.sort, self.descending, page_no))
 
-    @work(thread=True, group="results-pages", exit_on_error=False)
-    def _page_fetcher(self) -> None:
-        worker = get_current_worker()
-        while not self._stop.is_set() and not worker.is_cancelled:
-            try:
-                req = self._page_q.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            if req is None:
-                return
-            if req.generation != self._generation:
-                continue
-            try:
-                rows = self.source.page(req.flt, req.sort, req.descending, req.page_no,
-                                        should_stop=lambda req=req: req.generation != self._generation)
-            except SearchCancelled:  # typed past it: the newer filter's request is next in the queue
-                continue
-            except Exception as e:  # shown, never fatal: the filter bar stays usable
-                self.post_message(self.FetchFailed(req.generation, str(e)))
-                continue
-            self.post_message(self.PageLoaded(req.generation, req.page_no, rows))
+    def _fetched_page(self, req: Request, rows: list[Any]) -> None:
+        self.post_message(self.PageLoaded(req.generation, req.page_no, rows))
 
-    def _set_count_conn(self, conn: Any) -> None:
-        self._count_conn = conn
+    def _fetched_count(self, req: Request, total: int) -> None:
+        self.post_message(self.CountLoaded(req.generation, total))
 
-    @work(thread=True, group="results-count", exit_on_error=False)
-    def _count_fetcher(self) -> None:
-        worker = get_current_worker()
-        while not self._stop.is_set() and not worker.is_cancelled:
-            try:
-                req = self._count_q.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            while True:  # only the newest count matters
-                try:
-                    req = self._count_q.get_nowait()
-                except queue.Empty:
-                    break
-            if req is None:
-                return
-            if req.generation != self._generation:
-                continue
-            try:
-                total = self.source.count(req.flt, self._set_count_conn)
-            except Exception as e:
-                if req.generation == self._generation:
-                    self.post_message(self.FetchFailed(req.generation, str(e)))
-                continue
-            self.post_message(self.CountLoaded(req.generation, total))
+    def _fetch_failed(self, req: Request, error: str) -> None:
+        self.post_message(self.FetchFailed(req.generation, error))
 
     @dataclass
     class PageLoaded(Message, bubble=False):
@@ -309,7 +240,7 @@ class ResultsTable(ScrollView, can_focus=True):
 
     def _count_later(self, generation: int, flt: ParsedFilter) -> None:
         if generation == self._generation:
-            self._count_q.put(_Request(generation, "count", flt))
+            self._fetcher.count(Request(generation, flt))
 
     def on_results_table_count_loaded(self, msg: CountLoaded) -> None:
         msg.stop()
