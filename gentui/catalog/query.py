@@ -11,8 +11,8 @@ probe the rest; see `bench/catalog.py` for the plans and the timings at 1M rows.
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, collate, except_, false, func, literal_column, not_, or_, select, true
@@ -39,8 +39,8 @@ from gentui.catalog.query_parser import (
     parse_query,
 )
 
-__all__ = ["QueryError", "Query", "ResultRow", "SearchCancelled", "SORT_KEYS", "SORT_ORDER", "VALID_KEYS", "count", "keys_help",
-           "parse_query", "search", "where_clause"]
+__all__ = ["QueryError", "Query", "ResultRow", "SearchCancelled", "SORT_KEYS", "SORT_ORDER", "VALID_KEYS", "count",
+           "keys_help", "parse_query", "search", "where_clause"]
 
 R = Result.__table__
 C = Character.__table__
@@ -352,11 +352,12 @@ def search(catalog: Any, query: Query | str, sort: str | None = None, descending
     with catalog.engine.connect() as conn:
         if q.terms and limit is not None:
             n_rows = conn.execute(select(func.max(R.c.id))).scalar() or 0
-            plans = plan_order(q, n_rows, max(0, int(limit)), max(0, int(offset)))
+            wanted = (max(0, int(limit)), max(0, int(offset)))
+            plans = plan_order(q, n_rows, *wanted)
             if plans[0][0] == "drive" or plans[0] == ("scan", SCAN_PROBE):  # driving looked cheaper: check
                 rows = _driver_rows(conn, q, n_rows)
                 if rows is not None:
-                    plans = plan_order(q, n_rows, max(0, int(limit)), max(0, int(offset)), driver_rows=rows)
+                    plans = plan_order(q, n_rows, *wanted, driver_rows=rows)
             for plan, ops in plans:
                 stmt = search_statement(q, sort, descending, limit, offset, scan=plan == "scan")
                 rows = _within(conn, stmt, ops, should_stop)

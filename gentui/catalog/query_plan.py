@@ -86,9 +86,9 @@ def plan_order(q: Query, n_rows: int, limit: int, offset: int,
         share *= s
     wanted = limit + offset
     n = max(1, n_rows)
-    positive = [s for t, s in zip(q.terms, shares) if not t.negated and t.key != "text"]
-    driver = min(positive, default=1.0)
-    if driver_rows is not None and positive:
+    term = driver_term(q)
+    driver = term_share(term) if term is not None else 1.0
+    if driver_rows is not None and term is not None:
         known = max(driver_rows, 1) / n
         share = min(1.0, share * known / driver)
         driver = known

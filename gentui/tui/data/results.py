@@ -6,6 +6,7 @@ workers only. The query language itself lives in `gentui.catalog.query`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +50,7 @@ class ResultSource:
         return ParsedFilter(text, parse_query(text))
 
     def page(self, flt: ParsedFilter, sort: str, descending: bool, page_no: int,
-             should_stop: Any = None) -> list[Any]:
+             should_stop: Callable[[], bool] | None = None) -> list[Any]:
         """Rows `page_no * PAGE_SIZE ...` of the filtered, sorted results.
 
         `query.search` picks between walking the sort index and driving from the

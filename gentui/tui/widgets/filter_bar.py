@@ -129,9 +129,7 @@ class FilterBar(Vertical):
 
     def apply(self, text: str) -> None:
         """Parse `text`; post Changed when valid, show the error when not."""
-        if self._error_timer is not None:
-            self._error_timer.stop()
-            self._error_timer = None
+        self._cancel_error_timer()
         try:
             flt = ResultSource.parse(text)
         except Exception as e:  # QueryError (or anything the parser raises)
@@ -147,8 +145,13 @@ class FilterBar(Vertical):
             self.query_one("#filter-error", Static).update("")
         self.post_message(self.Changed(flt))
 
+    def _cancel_error_timer(self) -> None:
+        if self._error_timer is not None:
+            self._error_timer.stop()
+            self._error_timer = None
+
     def _show_error(self, text: str, error: Exception) -> None:
-        self._error_timer = None
+        self._cancel_error_timer()
         if self.error is error:
             self.add_class("-error")
             self.query_one("#filter-error", Static).update(describe_error(text, error))
@@ -158,8 +161,6 @@ class FilterBar(Vertical):
         if self.error is None:
             self.post_message(self.Left())
         else:  # enter on a mistake: explain it now
-            if self._error_timer is not None:
-                self._error_timer.stop()
             self._show_error(self.text, self.error)
 
     def action_leave(self) -> None:
