@@ -44,6 +44,13 @@ def catalog_for(settings):
     return open_catalog(settings.catalog_path)
 
 
+def queued(simulator, weights=(0.6, 0.8, 1.0), **kw: Any):
+    """Settings for `simulator`, their catalog, and the ids of a sweep queued in it."""
+    settings = sim_settings(simulator.url)
+    catalog = catalog_for(settings)
+    return settings, catalog, queue(settings, catalog, weights, **kw).added
+
+
 def fast_backend(name, settings):
     """The real ComfyUI client, polling more often so fault tests finish quickly."""
     from gentui.backends.registry import make_backend

@@ -17,6 +17,7 @@ from queue_support import (
     job_states,
     make_worker,
     queue,
+    queued,
     run_worker,
     server_history,
     sim_settings,
@@ -104,9 +105,7 @@ def test_two_workers_started_at_once_exactly_one_runs(simulator):
 def test_kill_9_loses_nothing_and_runs_nothing_twice(simulator):
     simulator.sim.engine.step_ms = 30
     write_config(simulator.url)
-    settings = sim_settings(simulator.url)
-    catalog = catalog_for(settings)
-    ids = queue(settings, catalog, weights=(0.4, 0.6, 0.8, 1.0), steps=8).added
+    settings, catalog, ids = queued(simulator, weights=(0.4, 0.6, 0.8, 1.0), steps=8)
     proc = _worker_proc()
     try:
         asyncio.run(wait_for(lambda: job_states(catalog)[ids[1]] == "running", timeout=20))
@@ -128,9 +127,7 @@ def test_kill_9_loses_nothing_and_runs_nothing_twice(simulator):
 
 
 def test_server_down_jobs_stay_queued_and_run_when_it_is_back(simulator):
-    settings = sim_settings(simulator.url)
-    catalog = catalog_for(settings)
-    ids = queue(settings, catalog, weights=(0.5, 0.6)).added
+    settings, catalog, ids = queued(simulator, weights=(0.5, 0.6))
     simulator.kill()
     logs: list[str] = []
 
@@ -150,9 +147,7 @@ def test_server_down_jobs_stay_queued_and_run_when_it_is_back(simulator):
 
 def test_server_killed_mid_job_fails_then_retries_once(simulator):
     simulator.sim.engine.step_ms = 30
-    settings = sim_settings(simulator.url)
-    catalog = catalog_for(settings)
-    ids = queue(settings, catalog, weights=(0.5,), steps=20).added
+    settings, catalog, ids = queued(simulator, weights=(0.5,), steps=20)
 
     async def go():
         worker = make_worker(settings, catalog)
@@ -172,9 +167,7 @@ def test_server_killed_mid_job_fails_then_retries_once(simulator):
 
 def test_websocket_drop_mid_job_still_recorded_once(simulator):
     simulator.sim.engine.step_ms = 30
-    settings = sim_settings(simulator.url)
-    catalog = catalog_for(settings)
-    ids = queue(settings, catalog, weights=(0.5,), steps=20).added
+    settings, catalog, ids = queued(simulator, weights=(0.5,), steps=20)
 
     def drop_sockets():
         for req in list(simulator.sim.hub.requests.values()):

@@ -6,13 +6,11 @@ import asyncio
 import uuid
 
 from queue_support import (
-    catalog_for,
     job_states,
     make_worker,
-    queue,
+    queued,
     run_worker,
     server_history,
-    sim_settings,
     wait_for,
 )
 from sqlalchemy import text
@@ -22,9 +20,7 @@ from gentui.queue import jobs as J
 
 def test_jobs_finished_while_no_worker_ran_are_recorded_not_rerun(simulator):
     simulator.sim.engine.step_ms = 150  # slow enough that a loaded CI machine stops the worker mid-job
-    settings = sim_settings(simulator.url)
-    catalog = catalog_for(settings)
-    ids = queue(settings, catalog, weights=(0.5, 0.6), steps=10).added
+    settings, catalog, ids = queued(simulator, weights=(0.5, 0.6), steps=10)
 
     async def crash_mid_job():
         worker = make_worker(settings, catalog)
@@ -46,9 +42,7 @@ def test_jobs_finished_while_no_worker_ran_are_recorded_not_rerun(simulator):
 
 
 def test_a_job_claimed_but_never_sent_is_queued_again(simulator):
-    settings = sim_settings(simulator.url)
-    catalog = catalog_for(settings)
-    ids = queue(settings, catalog, weights=(0.5,)).added
+    settings, catalog, ids = queued(simulator, weights=(0.5,))
     lost_id = str(uuid.uuid4())
     with catalog.engine.begin() as conn:  # what a crash between claim and submit leaves behind
         conn.execute(text("UPDATE job SET state='submitted', backend='comfyui', backend_prompt_id=:p, "
@@ -61,9 +55,7 @@ def test_a_job_claimed_but_never_sent_is_queued_again(simulator):
 
 def test_results_already_written_are_not_duplicated(simulator):
     """A crash after the files were written but before the job was marked done."""
-    settings = sim_settings(simulator.url)
-    catalog = catalog_for(settings)
-    ids = queue(settings, catalog, weights=(0.5,)).added
+    settings, catalog, ids = queued(simulator, weights=(0.5,))
     run_worker(settings, catalog)
     job = J.get_job(catalog, ids[0])
     with catalog.engine.begin() as conn:

@@ -13,6 +13,7 @@ from queue_support import (
     job_states,
     make_worker,
     queue,
+    queued,
     run_worker,
     server_history,
     server_queue,
@@ -67,9 +68,7 @@ def test_sweep_runs_end_to_end(simulator):
 
 def test_next_job_is_waiting_on_the_server_while_one_runs(simulator):
     simulator.sim.engine.step_ms = 40  # 4 steps: 160 ms a job
-    settings = sim_settings(simulator.url)
-    catalog = catalog_for(settings)
-    ids = queue(settings, catalog, weights=(0.5, 0.6, 0.7)).added
+    settings, catalog, ids = queued(simulator, weights=(0.5, 0.6, 0.7))
     run_worker(settings, catalog)
     history = server_history(simulator.url)
     jobs = [J.get_job(catalog, i) for i in ids]
@@ -89,9 +88,7 @@ def test_next_job_is_waiting_on_the_server_while_one_runs(simulator):
 
 def test_cancel_pending_removes_it_on_the_server(simulator):
     simulator.sim.engine.step_ms = 60
-    settings = sim_settings(simulator.url)
-    catalog = catalog_for(settings)
-    ids = queue(settings, catalog, weights=(0.5, 0.6), steps=15).added
+    settings, catalog, ids = queued(simulator, weights=(0.5, 0.6), steps=15)
 
     async def go():
         worker = make_worker(settings, catalog)
@@ -111,9 +108,7 @@ def test_cancel_pending_removes_it_on_the_server(simulator):
 
 
 def test_pause_resume_and_front(simulator):
-    settings = sim_settings(simulator.url)
-    catalog = catalog_for(settings)
-    ids = queue(settings, catalog, weights=(0.5, 0.6, 0.7)).added
+    settings, catalog, ids = queued(simulator, weights=(0.5, 0.6, 0.7))
     J.set_paused(catalog, "comfyui", True)
     J.move_to_front(catalog, ids[2])
 
@@ -134,9 +129,7 @@ def test_pause_resume_and_front(simulator):
 
 def test_interrupt_and_retry(simulator):
     simulator.sim.engine.step_ms = 50
-    settings = sim_settings(simulator.url)
-    catalog = catalog_for(settings)
-    ids = queue(settings, catalog, weights=(0.5,), steps=20).added
+    settings, catalog, ids = queued(simulator, weights=(0.5,), steps=20)
 
     async def go():
         worker = make_worker(settings, catalog)
