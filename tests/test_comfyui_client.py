@@ -209,6 +209,17 @@ async def test_missed_finish_while_socket_down_is_read_from_history():
         sim.stop()
 
 
+async def _one_running_one_pending(b):
+    """Two 40-step prompts: the first followed until it makes progress, the second waiting behind it."""
+    a = await b.submit({**PARAMS, "steps": 40})
+    c = await b.submit({**PARAMS, "steps": 40, "seed": 7})
+    rec = Recorder()
+    task = asyncio.create_task(b.follow(a, rec))
+    while "progress" not in rec.kinds:
+        await asyncio.sleep(0.01)
+    return a, c, task
+
+
 async def test_interrupt_and_cancel_pending_fallback_path():
     from gentui.backends.simulator import start_simulator
 
@@ -216,12 +227,7 @@ async def test_interrupt_and_cancel_pending_fallback_path():
     b = make(sim.url, poll_s=0.3)
     try:
         assert (await b.health()).features["jobs_api"] is False
-        a = await b.submit({**PARAMS, "steps": 40})
-        c = await b.submit({**PARAMS, "steps": 40, "seed": 7})
-        rec = Recorder()
-        task = asyncio.create_task(b.follow(a, rec))
-        while "progress" not in rec.kinds:
-            await asyncio.sleep(0.01)
+        a, c, task = await _one_running_one_pending(b)
         assert await b.lookup(c) == "pending" and await b.lookup(a) == "running"
         await b.cancel_pending(c)
         assert await b.lookup(c) == "unknown"
@@ -242,12 +248,7 @@ async def test_jobs_api_cancels_running_and_pending():
     b = make(sim.url, poll_s=0.3)
     try:
         assert (await b.health()).features["jobs_api"] is True
-        a = await b.submit({**PARAMS, "steps": 40})
-        c = await b.submit({**PARAMS, "steps": 40, "seed": 7})
-        rec = Recorder()
-        task = asyncio.create_task(b.follow(a, rec))
-        while "progress" not in rec.kinds:
-            await asyncio.sleep(0.01)
+        a, c, task = await _one_running_one_pending(b)
         await b.cancel_pending(c)
         await b.interrupt(a)
         assert (await task).status == "interrupted"
