@@ -25,12 +25,11 @@ import sys
 # This file is named like the stdlib's `queue`; keep its folder off the import path.
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+sys.path.insert(0, os.path.dirname(_HERE))  # the repository, for `bench.sim_process`
 
 import argparse
 import asyncio
 import shutil
-import socket
-import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -38,11 +37,7 @@ from pathlib import Path
 
 import httpx
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench.sim_process import simulator_process
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -70,21 +65,10 @@ def main() -> int:
 
     home = Path(tempfile.mkdtemp(prefix="gentui-bench-queue-"))
     os.environ["GENTUI_HOME"] = str(home)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    sim = subprocess.Popen([sys.executable, "-m", "gentui.cli", "sim", "--port", str(port), "--step-ms",
-                            str(args.step_ms), "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(200):
-            try:
-                httpx.get(f"{url}/system_stats", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        return _run(args, url, home)
+        with simulator_process(args.step_ms) as url:
+            return _run(args, url, home)
     finally:
-        sim.terminate()
-        sim.wait(10)
         if not args.keep:
             shutil.rmtree(home, ignore_errors=True)
 

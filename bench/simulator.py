@@ -15,18 +15,18 @@ import sys
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+sys.path.insert(0, os.path.dirname(_HERE))  # the repository, for `bench.sim_process`
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import socket  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import httpx  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
+from bench.sim_process import simulator_process  # noqa: E402
 from gentui.backends.simulator.render import encode_png, render_scene  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,24 +65,12 @@ def main() -> int:
     draw_ms, encode_ms = bench_render(width, height)
     print(f"render {width}x{height}: draw {draw_ms:.1f} ms + PNG encode {encode_ms:.1f} ms (median of 20)")
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    sim = subprocess.Popen([sys.executable, "-m", "gentui.cli", "sim", "--port", str(port), "--step-ms",
-                            str(args.step_ms), "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(f"{url}/system_stats", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with simulator_process(args.step_ms) as url:
         graph = json.loads((ROOT / "workflows" / "anima.json").read_text())
         graph["3"]["inputs"]["lora_name"] = "kanachan-v4.safetensors"
         graph["8"]["inputs"].update(width=width, height=height)
         graph["9"]["inputs"]["steps"] = args.steps
-        with httpx.Client(base_url=url, timeout=10) as http, connect(f"ws://127.0.0.1:{port}/ws?clientId=b") as ws:
+        with httpx.Client(base_url=url, timeout=10) as http, connect(url.replace("http://", "ws://") + "/ws?clientId=b") as ws:
             ids = []
             for i in range(args.jobs):
                 graph["9"]["inputs"]["seed"] = i
@@ -98,9 +86,6 @@ def main() -> int:
             for pid in ids:
                 messages = http.get(f"/history/{pid}").json()[pid]["status"]["messages"]
                 spans.append((messages[0][1]["timestamp"], messages[-1][1]["timestamp"]))
-    finally:
-        sim.terminate()
-        sim.wait(10)
     pure = args.steps * args.step_ms
     overhead = [(end - start) - pure for start, end in spans]
     gaps = [b[0] - a[1] for a, b in zip(spans, spans[1:])]
