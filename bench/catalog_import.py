@@ -56,7 +56,7 @@ def _anime_pngs(w: int, h: int, count: int) -> list[bytes]:
     Each pixel set comes from a different scene (seed, prompt, LoRA strength), encoded
     the way ComfyUI's SaveImage writes (compress_level 4).
     """
-    from gentui.backends.simulator.render import encode_png, render_scene
+    from gentui.simulator.render import encode_png, render_scene
 
     out = []
     for k in range(count):

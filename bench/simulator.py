@@ -27,7 +27,7 @@ import httpx  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
 from bench.sim_process import simulator_process  # noqa: E402
-from gentui.backends.simulator.render import encode_png, render_scene  # noqa: E402
+from gentui.simulator.render import encode_png, render_scene  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,7 +18,7 @@ def gentui_home(tmp_path, monkeypatch):
 @pytest.fixture
 def simulator():
     """A ComfyUI simulator (test double) on 127.0.0.1 with a random port; stopped after the test."""
-    from gentui.backends.simulator import start_simulator
+    from gentui.simulator import start_simulator
 
     sim = start_simulator(port=0, step_ms=2)
     try:

@@ -51,7 +51,7 @@ def test_every_filter_type_matches_pillow(ctype: int, bpp: int) -> None:
 
 
 def test_pillow_encoded_images_match() -> None:
-    from gentui.backends.simulator.render import encode_png, render_scene
+    from gentui.simulator.render import encode_png, render_scene
 
     img = render_scene({"seed": 3, "positive": "two friends", "width": 177, "height": 130})
     for level in (1, 4, 9):

@@ -167,7 +167,7 @@ async def test_view_path_attack_is_refused_and_nothing_written(simulator, tmp_pa
 
 
 async def test_websocket_dropped_mid_job_still_completes_once():
-    from gentui.backends.simulator import start_simulator
+    from gentui.simulator import start_simulator
 
     sim = start_simulator(port=0, step_ms=40)
     try:
@@ -191,7 +191,7 @@ async def test_websocket_dropped_mid_job_still_completes_once():
 
 
 async def test_missed_finish_while_socket_down_is_read_from_history():
-    from gentui.backends.simulator import start_simulator
+    from gentui.simulator import start_simulator
 
     sim = start_simulator(port=0, step_ms=20)
     try:
@@ -221,7 +221,7 @@ async def _one_running_one_pending(b):
 
 
 async def test_interrupt_and_cancel_pending_fallback_path():
-    from gentui.backends.simulator import start_simulator
+    from gentui.simulator import start_simulator
 
     sim = start_simulator(port=0, step_ms=30, jobs_api=False)
     b = make(sim.url, poll_s=0.3)
@@ -242,7 +242,7 @@ async def test_interrupt_and_cancel_pending_fallback_path():
 
 
 async def test_jobs_api_cancels_running_and_pending():
-    from gentui.backends.simulator import start_simulator
+    from gentui.simulator import start_simulator
 
     sim = start_simulator(port=0, step_ms=30, jobs_api=True)
     b = make(sim.url, poll_s=0.3)
@@ -288,7 +288,7 @@ async def test_server_down_gives_a_clear_error():
 
 
 async def test_server_killed_mid_job_reports_unavailable_with_last_error():
-    from gentui.backends.simulator import start_simulator
+    from gentui.simulator import start_simulator
 
     sim = start_simulator(port=0, step_ms=50)
     b = make(sim.url, poll_s=0.2, unreachable_timeout_s=1.0)
@@ -318,7 +318,7 @@ async def test_runtime_error_is_a_failed_outcome_with_the_reason(simulator):
 
 @pytest.mark.parametrize("metadata", [True, False])
 async def test_binary_previews_reach_the_follower(metadata):
-    from gentui.backends.simulator import start_simulator
+    from gentui.simulator import start_simulator
 
     sim = start_simulator(port=0, step_ms=5, preview=True)
     b = make(sim.url)
@@ -334,7 +334,7 @@ async def test_binary_previews_reach_the_follower(metadata):
 
 
 async def test_truncated_choice_list_is_completed_from_models_folder():
-    from gentui.backends.simulator import start_simulator
+    from gentui.simulator import start_simulator
 
     loras = [f"char-{i:02d}.safetensors" for i in range(30)] + ["anima-turbo-lora-v0.2.safetensors"]
     models = {"diffusion_models": ["waiANIMA_v10.safetensors"], "text_encoders": ["qwen_3_06b_base.safetensors"],
@@ -352,7 +352,7 @@ async def test_truncated_choice_list_is_completed_from_models_folder():
 
 
 async def test_broken_model_fails_at_run_time_with_the_reason():
-    from gentui.backends.simulator import start_simulator
+    from gentui.simulator import start_simulator
 
     sim = start_simulator(port=0, step_ms=2, models={"models": {
         "diffusion_models": ["waiANIMA_v10.safetensors"], "text_encoders": ["qwen_3_06b_base.safetensors"],

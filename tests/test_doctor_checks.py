@@ -94,7 +94,7 @@ async def test_healthy_setup_passes(simulator, ollama, tmp_path):
 
 
 async def test_jobs_api_is_reported(ollama, tmp_path):
-    from gentui.backends.simulator import start_simulator
+    from gentui.simulator import start_simulator
 
     sim = start_simulator(port=0, step_ms=2, jobs_api=True)
     try:
@@ -164,7 +164,7 @@ async def test_unset_secret_variable_names_the_setting(simulator, ollama, tmp_pa
 
 
 async def test_missing_workflow_models_are_listed(ollama, tmp_path):
-    from gentui.backends.simulator import start_simulator
+    from gentui.simulator import start_simulator
 
     sim = start_simulator(port=0, step_ms=2, models={"checkpoints": ["other.safetensors"]})
     try:

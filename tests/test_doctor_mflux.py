@@ -7,7 +7,7 @@ import stat
 import sys
 
 from gentui.backends.mflux_command import USED_FLAGS
-from gentui.doctor_backends import check_mflux_flags
+from gentui.doctor.backends import check_mflux_flags
 
 
 def write_caps(tmp_path, flags, coverage="full"):

@@ -8,18 +8,21 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from gentui.prompt.forms import json_form_problems, text_form_problems
-from gentui.prompt.spec import (
-    DEFAULT_RULE,
-    Character,
-    PromptError,
-    PromptSpec,
+from gentui.prompt.forms import (
+    json_form_problems,
     parse_json_prompt,
     parse_prompt,
     parse_text_prompt,
     render_json,
     render_text,
     spec_from_dict,
+    text_form_problems,
+)
+from gentui.prompt.spec import (
+    DEFAULT_RULE,
+    Character,
+    PromptError,
+    PromptSpec,
     spec_to_dict,
 )
 

@@ -6,13 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gentui.prompt.spec import (
-    DEFAULT_RULE,
-    Character,
-    PromptSpec,
-    render_json,
-    render_text,
-)
+from gentui.prompt.forms import render_json, render_text
+from gentui.prompt.spec import DEFAULT_RULE, Character, PromptSpec
 from gentui.prompt.variants import (
     Step,
     Variant,

@@ -151,8 +151,8 @@ def test_interrupt_and_retry(simulator):
 def test_jobs_for_any_backend_go_to_idle_backends_that_have_the_models(simulator):
     from queue_support import fast_backend
 
-    from gentui.backends.simulator import start_simulator
-    from gentui.backends.simulator.catalogue import DEFAULT_MODELS
+    from gentui.simulator import start_simulator
+    from gentui.simulator.catalogue import DEFAULT_MODELS
     from gentui.config import settings_from_dict
     from gentui.queue.plan import plan_sweep, queue_plan, validate_plan
     from gentui.queue.sweep import sweep_from_dict

@@ -12,7 +12,7 @@ import sys
 import httpx
 import pytest
 
-from gentui.backends.simulator import CatalogueError, default_catalogue, load_catalogue
+from gentui.simulator import CatalogueError, default_catalogue, load_catalogue
 from gentui.cli import main
 
 

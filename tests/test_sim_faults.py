@@ -10,7 +10,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from gentui.backends.simulator import start_simulator
+from gentui.simulator import start_simulator
 
 
 def graph(seed: int, steps: int) -> dict:

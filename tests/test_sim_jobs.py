@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sim_support import Recorder
 
-from gentui.backends.simulator import Simulator
+from gentui.simulator import Simulator
 
 
 def graph(seed: int, steps: int = 3, prefix: str = "jobs") -> dict:

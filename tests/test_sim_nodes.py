@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from sim_support import Recorder
 
-from gentui.backends.simulator import Simulator
+from gentui.simulator import Simulator
 
 WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
 

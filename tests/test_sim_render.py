@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 from sim_support import Recorder
 
-from gentui.backends.simulator import Simulator
-from gentui.backends.simulator.render import encode_png, render_scene
+from gentui.simulator import Simulator
+from gentui.simulator.render import encode_png, render_scene
 
 WORKFLOWS = Path(__file__).resolve().parents[1] / "workflows"
 

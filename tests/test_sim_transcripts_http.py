@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sim_support import CAPTURE_MODELS, Recorder, http_events, load_capture
 
-from gentui.backends.simulator import Simulator
+from gentui.simulator import Simulator
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from sim_support import (
     shape,
 )
 
-from gentui.backends.simulator import Simulator
+from gentui.simulator import Simulator
 
 
 def _graph(capture: dict, label: str | None = None) -> dict:

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sys
 
-from gentui.backends.simulator.catalogue import CatalogueError, load_catalogue
+from gentui.simulator.catalogue import CatalogueError, load_catalogue
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace, settings: object) -> int:
 
 
 async def _serve(args: argparse.Namespace, models: object) -> int:
-    from gentui.backends.simulator import Simulator
+    from gentui.simulator import Simulator
 
     sim = Simulator(
         host=args.host,

@@ -44,6 +44,7 @@ from gentui.prompt.spec import (
     check_position,
     count_noun,
     normalize_layout,
+    spec_from_table,
     split_scene_line,
 )
 
@@ -183,6 +184,17 @@ def spec_from_json_object(obj: dict[str, Any], *, triggers: Iterable[str] = (), 
         scene=scene, count=count, layout=layout or peeled, characters=tuple(chars),
         rule=_string(obj, "rule", where), negative=_string(obj, "negative", where),
     )
+
+
+def spec_from_dict(data: Any, where: str = "prompt") -> PromptSpec:
+    """A spec from a sweep file table or a pasted JSON prompt object (slot keys or a characters list).
+
+    Characters without a `position` get left/right (left/middle/right for
+    three, front/back for the depth layout). Errors name the field path under `where`.
+    """
+    if isinstance(data, dict) and any(k in KEY_SLOTS for k in data):
+        return spec_from_json_object(data, where=where)
+    return spec_from_table(data, where=where)
 
 
 def _json_char(raw: Any, path: str, slot: str | None, triggers: tuple[str, ...]) -> Character:

@@ -174,16 +174,6 @@ class PromptSpec:
             parts.append(layout_phrase(self.layout))
         return ", ".join(p for p in parts if p)
 
-    def to_json(self, *, with_negative: bool = False, indent: int | None = 2) -> str:
-        from gentui.prompt.forms import render_json
-
-        return render_json(self, with_negative=with_negative, indent=indent)
-
-    def to_text(self, *, with_negative: bool = False) -> str:
-        from gentui.prompt.forms import render_text
-
-        return render_text(self, with_negative=with_negative)
-
     def sidecar_characters(self) -> list[dict[str, Any]]:
         """The `characters` list for job parameters and sidecars (slot = position)."""
         out = []
@@ -243,7 +233,7 @@ _SPEC_KEYS = ("scene", "count", "layout", "characters", "rule", "negative")
 
 
 def spec_to_dict(spec: PromptSpec) -> dict[str, Any]:
-    """Every non-empty field, in a stable order; `spec_from_dict` reads it back exactly."""
+    """Every non-empty field, in a stable order; `spec_from_table` reads it back exactly."""
     out: dict[str, Any] = {}
     for key in ("scene", "count", "layout"):
         if getattr(spec, key):
@@ -266,8 +256,8 @@ def spec_to_dict(spec: PromptSpec) -> dict[str, Any]:
     return out
 
 
-def spec_from_dict(data: Any, where: str = "prompt") -> PromptSpec:
-    """A spec from a sweep file table (or a pasted JSON prompt object).
+def spec_from_table(data: Any, where: str = "prompt") -> PromptSpec:
+    """A spec from a sweep file table, in the spec's own keys (`forms.spec_from_dict` takes JSON forms too).
 
     Characters without a `position` get left/right (left/middle/right for
     three, front/back for the depth layout). A `scene` that starts with count
@@ -276,10 +266,6 @@ def spec_from_dict(data: Any, where: str = "prompt") -> PromptSpec:
     """
     if not isinstance(data, dict):
         raise PromptError(f"expected a table, got {_type_name(data)}", field=where)
-    if any(k in KEY_SLOTS for k in data):
-        from gentui.prompt.forms import spec_from_json_object
-
-        return spec_from_json_object(data, where=where)
     for key in data:
         if key not in _SPEC_KEYS:
             raise PromptError(f"unknown key {key!r}", field=f"{where}.{key}", expected=", ".join(_SPEC_KEYS))
@@ -351,19 +337,7 @@ def spec_fields() -> list[str]:
     return [f.name for f in fields(PromptSpec)]
 
 
-_FORM_FUNCTIONS = ("parse_json_prompt", "parse_prompt", "parse_text_prompt", "render_json", "render_text")
-
-
-def __getattr__(name: str) -> Any:
-    """The form functions live in `forms.py` (which imports this module); re-export them lazily."""
-    if name in _FORM_FUNCTIONS:
-        from gentui.prompt import forms
-
-        return getattr(forms, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = [  # plus the form functions above: parse_prompt, parse_json_prompt, parse_text_prompt, render_*
+__all__ = [
     "DEFAULT_RULE", "LAYOUTS", "POSITIONS", "Character", "PromptError", "PromptSpec", "default_positions",
-    "normalize_layout", "spec_from_dict", "spec_to_dict", "split_scene_line",
+    "normalize_layout", "spec_from_table", "spec_to_dict", "split_scene_line",
 ]

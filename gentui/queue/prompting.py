@@ -36,7 +36,8 @@ class PromptBase:
 
 def prompt_from_table(table: dict[str, Any], where: str, base_dir: Path | None = None) -> PromptBase:
     """Read a [prompt] table. Raises ValueError naming `where`, the key, and what is expected."""
-    from gentui.prompt.spec import PromptError, spec_from_dict, spec_to_dict
+    from gentui.prompt.forms import spec_from_dict
+    from gentui.prompt.spec import PromptError, spec_to_dict
 
     table = dict(table)
     form = table.pop("form", None)
@@ -79,7 +80,8 @@ def prompt_from_table(table: dict[str, Any], where: str, base_dir: Path | None =
 
 def prompt_from_text(text: str, where: str = "prompt", force_json: bool = False) -> PromptBase:
     """A pasted prompt: a JSON object or text in the spec's shape becomes a spec, else raw text."""
-    from gentui.prompt.spec import PromptError, spec_from_dict, spec_to_dict
+    from gentui.prompt.forms import spec_from_dict
+    from gentui.prompt.spec import PromptError, spec_to_dict
 
     stripped = text.strip()
     if stripped.startswith("{") or force_json:
@@ -112,7 +114,7 @@ def _parse_text(text: str) -> Any:
 
 def render_cell(base: PromptBase, params: dict[str, Any]) -> None:
     """Fill `prompt_src`, `negative`, `layout`, `characters` (and `prompt_en` when not translated)."""
-    from gentui.prompt.spec import spec_from_dict
+    from gentui.prompt.forms import render_json, render_text, spec_from_dict
 
     variant = params.get("variant")
     if base.spec is None:
@@ -134,7 +136,7 @@ def render_cell(base: PromptBase, params: dict[str, Any]) -> None:
         if variant:
             spec = apply_variant(spec, variant)
         params["layout"] = spec.layout or params.get("layout")
-        params["prompt_src"] = spec.to_text() if base.form == "text" else spec.to_json()
+        params["prompt_src"] = render_text(spec) if base.form == "text" else render_json(spec)
         params["characters"] = spec.sidecar_characters()
         if params.get("negative") is None and spec.negative:
             params["negative"] = spec.negative

@@ -126,8 +126,10 @@ def queue_form(form: SweepForm, settings: Settings, catalog: Catalog, validate: 
 
 def translate_preview(form: SweepForm, settings: Settings, catalog: Catalog) -> str:
     """What the model would get (blocking: may call Ollama)."""
+    from gentui.prompt.forms import render_json, render_text
+
     spec = check_prompt(form)
-    text = spec.to_json() if form.prompt.lstrip().startswith("{") else spec.to_text()
+    text = render_json(spec) if form.prompt.lstrip().startswith("{") else render_text(spec)
     if form.switches.get("skip_translate"):
         return "skip translate: the prompt is sent as written\n\n" + text
     from gentui.prompt.translate import Translator

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from gentui.backends.simulator.catalogue import ModelCatalogue
+from gentui.simulator.catalogue import ModelCatalogue
 
 # comfy/samplers.py at v0.3.64: 42 sampler names, 9 schedulers.
 SAMPLERS = [

@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from PIL import Image
 
-from gentui.backends.simulator import jobs
-from gentui.backends.simulator.hub import SERVER_FEATURES
-from gentui.backends.simulator.nodes import object_info
-from gentui.backends.simulator.validate import PromptShapeError, validate_prompt
+from gentui.simulator import jobs
+from gentui.simulator.hub import SERVER_FEATURES
+from gentui.simulator.nodes import object_info
+from gentui.simulator.validate import PromptShapeError, validate_prompt
 
 if TYPE_CHECKING:
-    from gentui.backends.simulator.server import Simulator
+    from gentui.simulator.server import Simulator
 
 log = logging.getLogger("gentui.sim")
 OLD_VERSION = "0.3.64"

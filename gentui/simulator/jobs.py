@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from gentui.backends.simulator.engine import Engine
+from gentui.simulator.engine import Engine
 
 STATUSES = ["pending", "in_progress", "completed", "failed", "cancelled"]
 

@@ -14,9 +14,9 @@ import json
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from gentui.backends.simulator.nodes import NODE_SPECS
-from gentui.backends.simulator.order import is_link
-from gentui.backends.simulator.render import encode_png, render_scene
+from gentui.simulator.nodes import NODE_SPECS
+from gentui.simulator.order import is_link
+from gentui.simulator.render import encode_png, render_scene
 
 
 def _key(scene: dict[str, Any], texts: dict[str, str], level: int) -> str:

@@ -24,16 +24,16 @@ from typing import Any
 
 from aiohttp import web
 
-from gentui.backends.simulator.catalogue import (
+from gentui.simulator.catalogue import (
     ModelCatalogue,
     default_catalogue,
     load_catalogue,
 )
-from gentui.backends.simulator.engine import Dirs, Engine
-from gentui.backends.simulator.faults import Faults
-from gentui.backends.simulator.hub import Hub
-from gentui.backends.simulator.routes import build_routes
-from gentui.backends.simulator.validate import PromptShapeError
+from gentui.simulator.engine import Dirs, Engine
+from gentui.simulator.faults import Faults
+from gentui.simulator.hub import Hub
+from gentui.simulator.routes import build_routes
+from gentui.simulator.validate import PromptShapeError
 
 log = logging.getLogger("gentui.sim")
 _TROUBLE = "500 Internal Server Error\n\nServer got itself in trouble"
@@ -86,7 +86,7 @@ def _catalogue(models: ModelCatalogue | str | Path | dict | None) -> ModelCatalo
     if isinstance(models, ModelCatalogue):
         return models
     if isinstance(models, dict):
-        from gentui.backends.simulator.catalogue import from_mapping
+        from gentui.simulator.catalogue import from_mapping
 
         return from_mapping(models)
     return load_catalogue(models)

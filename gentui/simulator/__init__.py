@@ -8,13 +8,13 @@ runs it in the foreground. It is labelled as a simulator in its banner, in
 `/system_stats` and in its log.
 """
 
-from gentui.backends.simulator.catalogue import (
+from gentui.simulator.catalogue import (
     CatalogueError,
     ModelCatalogue,
     default_catalogue,
     load_catalogue,
 )
-from gentui.backends.simulator.server import (
+from gentui.simulator.server import (
     Simulator,
     SimulatorHandle,
     start_simulator,

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from gentui.backends.simulator.hub import Hub
+from gentui.simulator.hub import Hub
 
 MAX_HISTORY = 10000
 

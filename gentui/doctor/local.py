@@ -1,91 +1,17 @@
-"""`gentui doctor`: what works, what does not, and the one-line fix for each problem.
-
-Domain code: it gathers `Check`s and never renders them (commands/doctor_cmd.py
-draws the table or prints JSON) and never imports textual.
-
-Severity, and so the exit status: `error` is something gentui needs to do its
-job and cannot: the default backend unreachable or refusing our credentials,
-the default workflow's models missing on it, the catalog unusable, the output
-folder not writable, or Ollama down while queued jobs wait for translation.
-Everything else that is wrong is a `warn` (another backend down, Ollama down
-with nothing to translate, a cascade model not pulled, little free disk).
-"""
+"""The doctor's checks of this machine: Ollama, the catalog, the output folder, the terminal."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from gentui.config import Settings
+from gentui.doctor.checks import ERROR, INFO, OK, WARN, Check
 
-OK, INFO, WARN, ERROR = "ok", "info", "warn", "error"
 LOW_DISK_BYTES = 2 * 1024**3
-CHECK_TIMEOUT_S = 15.0
-
-
-@dataclass
-class Check:
-    """One line of the doctor's report."""
-
-    area: str
-    """backend, ollama, catalog, output or terminal."""
-    item: str
-    """What was checked: a backend name, `models anima`, `free space` ..."""
-    status: str
-    """ok, info, warn or error."""
-    summary: str
-    fix: str = ""
-    """One line: what to do about it (empty when nothing needs doing)."""
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class Report:
-    checks: list[Check]
-
-    @property
-    def exit_status(self) -> int:
-        return 1 if any(c.status == ERROR for c in self.checks) else 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.exit_status == 0, "checks": [c.to_dict() for c in self.checks]}
-
-
-async def run_doctor(settings: Settings, *, probe_terminal: bool = True) -> Report:
-    """Run every check; backends and Ollama concurrently, each under a timeout."""
-    from gentui.doctor_backends import check_backend
-
-    catalog_checks, needs_translation = check_catalog(settings)
-    backend_groups = await asyncio.gather(
-        *(_guard(check_backend(name, settings), "backend", name) for name in settings.backends)
-    )
-    ollama = await _guard(check_ollama(settings, needs_translation), "ollama", "ollama")
-    checks = [c for group in backend_groups for c in group]
-    checks += ollama
-    checks += catalog_checks
-    checks += check_output_dir(settings)
-    checks += check_terminal(settings, probe=probe_terminal)
-    return Report(checks)
-
-
-async def _guard(coro: Any, area: str, item: str) -> list[Check]:
-    """A check that hangs or crashes becomes a line in the report, not a traceback."""
-    try:
-        return await asyncio.wait_for(coro, CHECK_TIMEOUT_S)
-    except asyncio.TimeoutError:
-        return [Check(area, item, WARN, f"no answer within {CHECK_TIMEOUT_S:g} s", "check the network path to it")]
-    except Exception as e:  # noqa: BLE001 -- doctor must report, never crash
-        return [Check(area, item, ERROR, f"the check itself failed: {type(e).__name__}: {e}",
-                      "report this as a gentui bug")]  # fmt: skip
 
 
 # -- Ollama -------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gentui.backends.simulator.hub import (
+from gentui.simulator.hub import (
     PREVIEW_IMAGE,
     PREVIEW_IMAGE_WITH_METADATA,
     Hub,

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from aiohttp import WSMsgType, web
 
-from gentui.backends.simulator.faults import Faults
+from gentui.simulator.faults import Faults
 
 log = logging.getLogger("gentui.sim")
 

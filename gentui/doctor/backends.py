@@ -21,7 +21,7 @@ from typing import Any
 
 from gentui.backends.base import BackendError
 from gentui.config import Settings
-from gentui.doctor import ERROR, INFO, OK, WARN, Check
+from gentui.doctor.checks import ERROR, INFO, OK, WARN, Check
 
 AUTH_MEANING = {
     "401": "401 means the server (or the proxy in front of it) wants credentials, or did not accept ours",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from gentui.backends.simulator.nodes import NODE_SPECS
+from gentui.simulator.nodes import NODE_SPECS
 
 
 def is_link(value: Any) -> bool:

@@ -21,23 +21,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gentui.backends.simulator.catalogue import ModelCatalogue
-from gentui.backends.simulator.evaluate import (
+from gentui.simulator.catalogue import ModelCatalogue
+from gentui.simulator.evaluate import (
     NodeFailure,
     compute,
     input_reprs,
     sampler_steps,
     save_images,
 )
-from gentui.backends.simulator.faults import Faults
-from gentui.backends.simulator.hub import Hub
-from gentui.backends.simulator.nodes import NODE_SPECS
-from gentui.backends.simulator.order import ExecutionList, is_link
-from gentui.backends.simulator.prerender import Prerenderer
-from gentui.backends.simulator.progress import Progress
-from gentui.backends.simulator.prompt_queue import PromptQueue, QueueItem
-from gentui.backends.simulator.render import preview_frames
-from gentui.backends.simulator.validate import coerce_inputs
+from gentui.simulator.faults import Faults
+from gentui.simulator.hub import Hub
+from gentui.simulator.nodes import NODE_SPECS
+from gentui.simulator.order import ExecutionList, is_link
+from gentui.simulator.prerender import Prerenderer
+from gentui.simulator.progress import Progress
+from gentui.simulator.prompt_queue import PromptQueue, QueueItem
+from gentui.simulator.render import preview_frames
+from gentui.simulator.validate import coerce_inputs
 
 log = logging.getLogger("gentui.sim")
 

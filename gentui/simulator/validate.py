@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gentui.backends.simulator.catalogue import ModelCatalogue
-from gentui.backends.simulator.nodes import NODE_SPECS
+from gentui.simulator.catalogue import ModelCatalogue
+from gentui.simulator.nodes import NODE_SPECS
 
 _TB_INNER = [
     (

@@ -16,8 +16,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from gentui.backends.simulator.catalogue import ModelCatalogue
-from gentui.backends.simulator.render import encode_png, render_scene
+from gentui.simulator.catalogue import ModelCatalogue
+from gentui.simulator.render import encode_png, render_scene
 
 SAFETENSOR_ERROR = "safetensors._safetensors_rust.SafetensorError"
 _LOAD_TRACEBACK = [
