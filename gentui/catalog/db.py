@@ -64,6 +64,17 @@ class Catalog:
         self.path = path
         self.engine = engine
 
+    def connect(self) -> sqlite3.Connection:
+        """A plain sqlite3 connection with the catalog's pragmas (autocommit; `with conn:` is a transaction).
+
+        For code that must not pay SQLAlchemy's import and per-statement cost (the job store).
+        The caller closes it.
+        """
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+        _set_pragmas(conn, None)
+        return conn
+
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
 
