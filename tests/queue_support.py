@@ -61,7 +61,8 @@ def fast_backend(name, settings):
 def make_worker(settings, catalog, **kw: Any) -> Worker:
     kw.setdefault("log", lambda m: None)
     kw.setdefault("make_backend", fast_backend)
-    return Worker(settings, catalog, ["comfyui"], exit_when_idle=True, **kw)
+    kw.setdefault("exit_when_idle", True)
+    return Worker(settings, catalog, ["comfyui"], **kw)
 
 
 def run_worker(settings, catalog, timeout: float = 20, **kw: Any) -> Worker:
@@ -83,14 +84,14 @@ def server_history(url: str) -> dict[str, Any]:
     return httpx.get(f"{url}/history", timeout=5).json()
 
 
-async def wait_for(cond, timeout: float = 10.0, every: float = 0.01) -> None:
+async def wait_for(cond, timeout: float = 10.0, every: float = 0.01, what: str = "") -> None:
     t0 = time.monotonic()
     while True:
         res = await asyncio.to_thread(cond)  # conditions do blocking I/O: keep the loop free
         if res:
             return
         if time.monotonic() - t0 > timeout:
-            raise AssertionError("condition not met in time")
+            raise AssertionError(f"condition not met in time: {what}" if what else "condition not met in time")
         await asyncio.sleep(every)
 
 
@@ -99,3 +100,11 @@ def job_states(catalog) -> dict[int, str]:
 
     with catalog.engine.connect() as conn:
         return {r[0]: r[1] for r in conn.execute(text("SELECT id, state FROM job ORDER BY id"))}
+
+
+def control(catalog, settings=None):
+    """The queue-control service the TUI and `gentui jobs` use, on this catalog."""
+    from gentui.config import Settings
+    from gentui.queue.control import QueueService
+
+    return QueueService(settings or Settings(), catalog)

@@ -11,6 +11,7 @@ import pytest
 from comfyui_proxy import ComfyProxy
 
 from gentui.backends.base import BackendUnavailable, ValidationFailed
+from gentui.backends.comfy_http import new_prompt_id
 from gentui.backends.comfyui import ComfyBackend
 from gentui.backends.registry import make_backend
 from gentui.config import BackendSettings, Settings
@@ -42,7 +43,7 @@ class Recorder:
 
 
 async def run_one(backend, params=PARAMS):
-    pid = await backend.submit(JobParams.from_flat(params))
+    pid = await backend.submit(JobParams.from_flat(params), prompt_id=new_prompt_id())
     rec = Recorder()
     out = await backend.follow(pid, rec)
     return pid, out, rec
@@ -101,7 +102,7 @@ async def test_unknown_lora_is_refused_listing_the_servers_loras(simulator):
         assert "nope-v9.safetensors" in msg and "kanachan-v4.safetensors" in msg and "Character LoRA" in msg
         # the server says the same if the job is posted anyway
         with pytest.raises(ValidationFailed) as ei:
-            await b.submit(JobParams.from_flat(bad))
+            await b.submit(JobParams.from_flat(bad), prompt_id=new_prompt_id())
         msg = str(ei.value)
         assert "nope-v9.safetensors" in msg and "kanachan-v4.safetensors" in msg and "Character LoRA" in msg
         with pytest.raises(ValidationFailed, match="unet|diffusion_models"):
@@ -176,7 +177,7 @@ async def test_websocket_dropped_mid_job_still_completes_once():
         async with ComfyProxy(sim.url) as proxy:
             b = make(proxy.url, poll_s=0.5)
             try:
-                pid = await b.submit(JobParams.from_flat({**PARAMS, "steps": 12}))
+                pid = await b.submit(JobParams.from_flat({**PARAMS, "steps": 12}), prompt_id=new_prompt_id())
                 rec = Recorder()
                 task = asyncio.create_task(b.follow(pid, rec))
                 while not any(e.kind == "progress" for e in rec.events):
@@ -200,7 +201,7 @@ async def test_missed_finish_while_socket_down_is_read_from_history():
         async with ComfyProxy(sim.url) as proxy:
             b = make(proxy.url, poll_s=0.3)
             try:
-                pid = await b.submit(JobParams.from_flat({**PARAMS, "steps": 5}))
+                pid = await b.submit(JobParams.from_flat({**PARAMS, "steps": 5}), prompt_id=new_prompt_id())
                 await b.ws.close()  # nobody listening while it runs and finishes
                 await asyncio.sleep(0.4)
                 out = await b.follow(pid, Recorder())
@@ -213,8 +214,8 @@ async def test_missed_finish_while_socket_down_is_read_from_history():
 
 async def _one_running_one_pending(b):
     """Two 40-step prompts: the first followed until it makes progress, the second waiting behind it."""
-    a = await b.submit(JobParams.from_flat({**PARAMS, "steps": 40}))
-    c = await b.submit(JobParams.from_flat({**PARAMS, "steps": 40, "seed": 7}))
+    a = await b.submit(JobParams.from_flat({**PARAMS, "steps": 40}), prompt_id=new_prompt_id())
+    c = await b.submit(JobParams.from_flat({**PARAMS, "steps": 40, "seed": 7}), prompt_id=new_prompt_id())
     rec = Recorder()
     task = asyncio.create_task(b.follow(a, rec))
     while "progress" not in rec.kinds:
@@ -264,8 +265,8 @@ async def test_jobs_api_cancels_running_and_pending():
 async def test_pre_queued_job_events_are_kept_until_followed(simulator):
     b = make(simulator.url)
     try:
-        a = await b.submit(JobParams.from_flat(PARAMS))
-        c = await b.submit(JobParams.from_flat({**PARAMS, "seed": 99}))
+        a = await b.submit(JobParams.from_flat(PARAMS), prompt_id=new_prompt_id())
+        c = await b.submit(JobParams.from_flat({**PARAMS, "seed": 99}), prompt_id=new_prompt_id())
         out_a = await b.follow(a, Recorder())
         rec = Recorder()
         out_c = await b.follow(c, rec)
@@ -284,7 +285,7 @@ async def test_server_down_gives_a_clear_error():
         with pytest.raises(BackendUnavailable, match=r"not running.*\[backends\.comfyui\.launch\]"):
             await b.ensure_ready()
         with pytest.raises(BackendUnavailable, match="not reachable"):
-            await b.submit(JobParams.from_flat(PARAMS))
+            await b.submit(JobParams.from_flat(PARAMS), prompt_id=new_prompt_id())
     finally:
         await b.close()
 
@@ -295,7 +296,7 @@ async def test_server_killed_mid_job_reports_unavailable_with_last_error():
     sim = start_simulator(port=0, step_ms=50)
     b = make(sim.url, poll_s=0.2, unreachable_timeout_s=1.0)
     try:
-        pid = await b.submit(JobParams.from_flat({**PARAMS, "steps": 100}))
+        pid = await b.submit(JobParams.from_flat({**PARAMS, "steps": 100}), prompt_id=new_prompt_id())
         rec = Recorder()
         task = asyncio.create_task(b.follow(pid, rec))
         while "progress" not in rec.kinds:
@@ -345,7 +346,7 @@ async def test_truncated_choice_list_is_completed_from_models_folder():
     b = make(sim.url)
     try:
         with pytest.raises(ValidationFailed) as ei:
-            await b.submit(JobParams.from_flat({**PARAMS, "lora_name": "nope.safetensors"}))
+            await b.submit(JobParams.from_flat({**PARAMS, "lora_name": "nope.safetensors"}), prompt_id=new_prompt_id())
         msg = str(ei.value)
         assert "char-29.safetensors" in msg and "list of length" not in msg
     finally:
@@ -386,7 +387,7 @@ async def test_unwritable_output_dir_fails_the_job_without_partial_files(simulat
 
 async def test_a_restarted_client_recovers_a_finished_prompt(simulator):
     first = make(simulator.url)
-    pid = await first.submit(JobParams.from_flat(PARAMS))
+    pid = await first.submit(JobParams.from_flat(PARAMS), prompt_id=new_prompt_id())
     await first.follow(pid, Recorder())
     await first.close()
     second = make(simulator.url)  # new process, new client id: no events for this prompt

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from gentui.backends.base import BackendUnavailable
+from gentui.backends.comfy_http import new_prompt_id
 from gentui.backends.comfyui import ComfyBackend
 from gentui.config import BackendSettings, LaunchSettings, Settings
 from gentui.params import JobParams
@@ -50,7 +51,7 @@ async def test_launches_a_down_server_and_stops_it_on_close():
         log = b.settings.log_dir / "local-server.log"
         assert log.is_file() and "gentui started" in log.read_text()
         pid_job = await b.submit(JobParams.from_flat({"lora_name": "kanachan-v4.safetensors", "lora_strength": 1.0,
-                                                          "width": 64, "height": 64}))
+                                                          "width": 64, "height": 64}), prompt_id=new_prompt_id())
         assert (await b.follow(pid_job, lambda e: None)).status == "done"
     finally:
         await b.close()

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gentui.backends.comfy_errors import describe_prompt_error
-from gentui.backends.comfy_http import UnsafeOutput, check_output_name, is_prompt_id, new_prompt_id
+from gentui.backends.comfy_http import (
+    UnsafeOutput,
+    check_output_name,
+    is_prompt_id,
+    new_prompt_id,
+)
 
 
 @given(st.text(max_size=40), st.text(max_size=20), st.sampled_from(["output", "temp", "input", "x", ""]))

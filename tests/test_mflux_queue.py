@@ -6,14 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 
+from mflux_standin import standin_env, write_standin
+
 from gentui.backends.mflux import MfluxBackend
 from gentui.catalog.db import open_catalog
 from gentui.config import settings_from_dict
-from gentui.queue import jobs as J
 from gentui.queue.plan import plan_sweep, queue_plan
+from gentui.queue.store import JobStore
 from gentui.queue.sweep import sweep_from_dict
 from gentui.queue.worker import Worker
-from mflux_standin import standin_env, write_standin
 
 
 def setup(tmp_path, monkeypatch):
@@ -50,7 +51,7 @@ def run(settings, catalog, platform_id, timeout=20.0, stop_after=None):
 def test_sweep_on_mflux_end_to_end(tmp_path, monkeypatch):
     settings, catalog = setup(tmp_path, monkeypatch)
     run(settings, catalog, ("Darwin", "arm64"))
-    jobs = J.list_jobs(catalog, sweep="klein")
+    jobs = JobStore(catalog).list(sweep="klein")
     assert [j.state for j in jobs] == ["done", "done"], [j.error for j in jobs]
     side = json.loads(next((settings.output_dir / "klein").glob("*w0.6.json")).read_text())
     assert side["backend"] == "mac" and side["seed"] == 42 and side["lora_strength"] == 0.6
@@ -78,5 +79,5 @@ def test_jobs_stay_queued_where_mflux_cannot_run(tmp_path, monkeypatch):
         await asyncio.wait_for(worker.run(), 20)
 
     asyncio.run(go())
-    assert [j.state for j in J.list_jobs(catalog, sweep="klein")] == ["queued", "queued"]
+    assert [j.state for j in JobStore(catalog).list(sweep="klein")] == ["queued", "queued"]
     assert any("Apple Silicon" in m for m in messages), messages

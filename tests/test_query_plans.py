@@ -7,7 +7,14 @@ from query_fixtures import small_catalog
 from sqlalchemy import func, select
 
 from gentui.catalog.models import Result
-from gentui.catalog.query import count, count_statement, parse_query, search, search_statement, where_clause
+from gentui.catalog.query import (
+    count,
+    count_statement,
+    parse_query,
+    search,
+    search_statement,
+    where_clause,
+)
 from gentui.catalog.query_plan import plan_order
 
 

@@ -11,7 +11,7 @@ import sys
 from queue_support import catalog_for, job_states, sim_settings, write_config
 
 from gentui.cli import main
-from gentui.queue import jobs as J
+from gentui.queue.store import JobStore
 
 FLAGS = ["--prompt", "2girls, side by side", "--lora", "kanachan-v4.safetensors", "--skip-translate",
          "--width", "64", "--height", "64", "--steps", "3", "--seeds", "1293127692"]
@@ -87,14 +87,14 @@ def test_jobs_commands(simulator, capsys):
     out = capsys.readouterr().out
     assert "3 job(s)" in out and "queued" in out
     assert main(["jobs", "front", str(ids[2])]) == 0
-    assert J.list_jobs(catalog, state="queued")[0].id == ids[2]
+    assert JobStore(catalog).list(states="queued")[0].id == ids[2]
     assert main(["jobs", "cancel", str(ids[0])]) == 0
-    assert main(["jobs", "pause"]) == 0 and J.read_control(catalog, "comfyui")[0] is True
-    assert main(["jobs", "resume"]) == 0 and J.read_control(catalog, "comfyui")[0] is False
+    assert main(["jobs", "pause"]) == 0 and JobStore(catalog).paused("comfyui") is True
+    assert main(["jobs", "resume"]) == 0 and JobStore(catalog).paused("comfyui") is False
     assert main(["worker", "--until-idle"]) == 0
     assert job_states(catalog) == {ids[0]: "cancelled", ids[1]: "done", ids[2]: "done"}
     assert main(["jobs", "retry", "--sweep", "ctl"]) == 0
-    assert "queued 1 job(s) again" in capsys.readouterr().out
+    assert f"queued again job {ids[0]} " in capsys.readouterr().out
     assert main(["worker", "--until-idle"]) == 0
     assert set(job_states(catalog).values()) == {"done"}
     assert main(["jobs", "progress", "--sweep", "ctl"]) == 0

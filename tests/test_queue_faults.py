@@ -29,8 +29,8 @@ from sqlmodel import select
 from gentui.catalog.db import open_catalog
 from gentui.catalog.models import Result
 from gentui.config import settings_from_dict
-from gentui.queue import jobs as J
 from gentui.queue.lease import LeaseHeld, acquire, age_for_test, read_lease
+from gentui.queue.store import JobStore
 
 
 def _worker_proc(*extra: str) -> subprocess.Popen:
@@ -115,7 +115,7 @@ def test_kill_9_loses_nothing_and_runs_nothing_twice(simulator):
     states = job_states(catalog)
     assert states[ids[1]] == "running" and states[ids[3]] in ("queued", "submitted")
     run_worker(settings, catalog)  # a fresh worker (another pid) takes over at once
-    jobs = J.list_jobs(catalog)
+    jobs = JobStore(catalog).list()
     assert {j.state for j in jobs} == {"done"}
     assert all(len(j.result_ids) == 1 for j in jobs)
     with catalog.session() as s:
@@ -142,27 +142,31 @@ def test_server_down_jobs_stay_queued_and_run_when_it_is_back(simulator):
     asyncio.run(go())
     assert set(job_states(catalog).values()) == {"done"}
     assert any("not running" in m and "jobs stay queued" in m for m in logs), logs
-    assert all(J.get_job(catalog, i).attempts == 1 for i in ids)
+    assert all(JobStore(catalog).get(i).attempts == 1 for i in ids)
 
 
-def test_server_killed_mid_job_fails_then_retries_once(simulator):
+def test_server_killed_mid_job_waits_then_runs_again_once(simulator):
+    """The server dies mid-job: the job waits (never failed); the restarted server does not know it, so it runs again."""
     simulator.sim.engine.step_ms = 30
     settings, catalog, ids = queued(simulator, weights=(0.5,), steps=20)
+    logs: list[str] = []
 
     async def go():
-        worker = make_worker(settings, catalog)
+        worker = make_worker(settings, catalog, log=logs.append)
         task = asyncio.create_task(worker.run())
         await wait_for(lambda: job_states(catalog)[ids[0]] == "running")
         await asyncio.to_thread(simulator.kill)
-        await wait_for(lambda: job_states(catalog)[ids[0]] == "failed", timeout=10)
-        job = J.get_job(catalog, ids[0])
-        assert job.error.startswith("server lost mid-job")
+        await wait_for(lambda: any("backend unavailable" in m for m in logs), timeout=10)
+        assert job_states(catalog)[ids[0]] == "running"  # waiting for the server, not failed
         await asyncio.to_thread(simulator.restart)
         await asyncio.wait_for(task, 20)
 
     asyncio.run(go())
-    job = J.get_job(catalog, ids[0])
+    job = JobStore(catalog).get(ids[0])
     assert job.state == "done" and job.attempts == 2 and len(job.result_ids) == 1
+    first, second = JobStore(catalog).attempts(ids[0])
+    assert first["outcome"] == "withdrawn" and first["error"].startswith("lost: the server does not know it")
+    assert second["outcome"] == "done"
 
 
 def test_websocket_drop_mid_job_still_recorded_once(simulator):
@@ -177,12 +181,12 @@ def test_websocket_drop_mid_job_still_recorded_once(simulator):
     async def go():
         worker = make_worker(settings, catalog)
         task = asyncio.create_task(worker.run())
-        await wait_for(lambda: J.get_job(catalog, ids[0]).step >= 3)
+        await wait_for(lambda: JobStore(catalog).get(ids[0]).step >= 3)
         simulator.call(drop_sockets)
         await asyncio.wait_for(task, 20)
 
     asyncio.run(go())
-    job = J.get_job(catalog, ids[0])
+    job = JobStore(catalog).get(ids[0])
     assert job.state == "done" and job.attempts == 1 and len(job.result_ids) == 1
     with catalog.session() as s:
         assert len(list(s.exec(select(Result)))) == 1
@@ -197,7 +201,7 @@ def test_output_not_writable_fails_the_job_with_the_reason(simulator, tmp_path):
     catalog = catalog_for(settings)
     ids = queue(settings, catalog, weights=(0.5,)).added
     run_worker(settings, catalog)
-    job = J.get_job(catalog, ids[0])
+    job = JobStore(catalog).get(ids[0])
     assert job.state == "failed" and "cannot write" in job.error and str(blocker) in job.error
     assert blocker.read_text() == "not a folder" and job.result_ids == []
 
@@ -254,7 +258,7 @@ def test_translation_failure_fails_the_job_and_keeps_the_prompt(simulator):
                                         "steps": 2}}, "ja.toml")
     ids = queue_plan(catalog, plan_sweep(sweep, settings, catalog)).added
     run_worker(settings, catalog)
-    job = J.get_job(catalog, ids[0])
+    job = JobStore(catalog).get(ids[0])
     assert job.state == "failed" and "translation failed" in job.error
-    assert job.params["prompt_src"] == raw_prompt
+    assert job.params.prompt_src == raw_prompt
     assert server_history(simulator.url) == {}

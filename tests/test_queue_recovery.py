@@ -15,7 +15,7 @@ from queue_support import (
 )
 from sqlalchemy import text
 
-from gentui.queue import jobs as J
+from gentui.queue.store import JobStore
 
 
 def test_jobs_finished_while_no_worker_ran_are_recorded_not_rerun(simulator):
@@ -25,16 +25,16 @@ def test_jobs_finished_while_no_worker_ran_are_recorded_not_rerun(simulator):
     async def crash_mid_job():
         worker = make_worker(settings, catalog)
         task = asyncio.create_task(worker.run())
-        await wait_for(lambda: J.get_job(catalog, ids[0]).step >= 2)
+        await wait_for(lambda: JobStore(catalog).get(ids[0]).step >= 2)
         worker.stop(abandon=True)  # like a crash: in-flight jobs stay as they are in the catalog
         await task
 
     asyncio.run(crash_mid_job())
     states = job_states(catalog)
-    assert states[ids[0]] == "running" and states[ids[1]] == "submitted", [(J.get_job(catalog, i).state, J.get_job(catalog, i).error) for i in ids]
+    assert states[ids[0]] == "running" and states[ids[1]] == "submitted", [(JobStore(catalog).get(i).state, JobStore(catalog).get(i).error) for i in ids]
     asyncio.run(wait_for(lambda: len(server_history(simulator.url)) == 2))  # the server finished both alone
     run_worker(settings, catalog)
-    jobs = [J.get_job(catalog, i) for i in ids]
+    jobs = [JobStore(catalog).get(i) for i in ids]
     assert [j.state for j in jobs] == ["done", "done"]
     assert all(len(j.result_ids) == 1 and j.attempts == 1 for j in jobs)
     assert len(server_history(simulator.url)) == 2  # nothing ran twice
@@ -48,7 +48,7 @@ def test_a_job_claimed_but_never_sent_is_queued_again(simulator):
         conn.execute(text("UPDATE job SET state='submitted', backend='comfyui', backend_prompt_id=:p, "
                           "attempts=1 WHERE id=:i"), {"p": lost_id, "i": ids[0]})
     run_worker(settings, catalog)
-    job = J.get_job(catalog, ids[0])
+    job = JobStore(catalog).get(ids[0])
     assert job.state == "done" and job.backend_prompt_id != lost_id and len(job.result_ids) == 1
     assert list(server_history(simulator.url)) == [job.backend_prompt_id]
 
@@ -57,11 +57,11 @@ def test_results_already_written_are_not_duplicated(simulator):
     """A crash after the files were written but before the job was marked done."""
     settings, catalog, ids = queued(simulator, weights=(0.5,))
     run_worker(settings, catalog)
-    job = J.get_job(catalog, ids[0])
+    job = JobStore(catalog).get(ids[0])
     with catalog.engine.begin() as conn:
         conn.execute(text("UPDATE job SET state='running', result_ids='[]' WHERE id=:i"), {"i": ids[0]})
     run_worker(settings, catalog)
-    again = J.get_job(catalog, ids[0])
+    again = JobStore(catalog).get(ids[0])
     assert again.state == "done" and again.result_ids == job.result_ids
     assert sorted(p.name for p in (settings.output_dir / "t").iterdir()) == ["1293127692_w0.5.json",
                                                                           "1293127692_w0.5.png"]

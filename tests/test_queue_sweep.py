@@ -9,12 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
+from queue_support import control
 
 from gentui.catalog.db import open_catalog
 from gentui.config import Settings
-from gentui.queue import jobs as J
 from gentui.queue.axes import AxisError, parse_range, parse_seeds, parse_weights
 from gentui.queue.plan import plan_sweep, queue_plan
+from gentui.queue.store import JobStore
 from gentui.queue.sweep import SweepError, load_sweep_file, sweep_from_dict
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "kana-2girls.toml"
@@ -122,15 +123,15 @@ def test_requeue_adds_only_missing_or_failed(tmp_path):
 
         conn.execute(text("UPDATE job SET state='done' WHERE id IN (:a, :b)"), {"a": ids[0], "b": ids[1]})
         conn.execute(text("UPDATE job SET state='failed', error='x' WHERE id=:c"), {"c": ids[2]})
-    J.cancel(catalog, [ids[3]])
+    control(catalog).cancel([ids[3]])
     sweep.axes["weights"] = "0.4:1.4:0.2"  # one more cell
     third = queue_plan(catalog, plan_sweep(sweep, settings, catalog))
     assert sorted(third.rearmed) == sorted([ids[2], ids[3]])
     assert len(third.added) == 1
     assert third.kept == {"done": 2, "queued": 1}
-    jobs = J.list_jobs(catalog, sweep="kana-2girls")
+    jobs = JobStore(catalog).list(sweep="kana-2girls")
     assert len(jobs) == 6
-    assert J.get_job(catalog, ids[2]).error is None
+    assert JobStore(catalog).get(ids[2]).error is None
 
 
 def test_random_seed_is_recorded_and_reused(tmp_path):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from queue_support import (
     catalog_for,
+    control,
     job_states,
     make_worker,
     queue,
@@ -23,7 +24,8 @@ from queue_support import (
 from sqlmodel import select
 
 from gentui.catalog.models import Result
-from gentui.queue import jobs as J
+from gentui.queue.control import Action
+from gentui.queue.store import JobStore
 
 GENSERVER_KEYS = ["model", "seed", "width", "height", "steps", "cfg", "use_lora", "lora_strength", "use_speed_lora", "skip_translate", "prompt_en", "elapsed_s"]
 
@@ -33,7 +35,7 @@ def test_sweep_runs_end_to_end(simulator):
     catalog = catalog_for(settings)
     report = queue(settings, catalog, weights=(0.6, 0.8, 1.0))
     run_worker(settings, catalog)
-    jobs = J.list_jobs(catalog, sweep="t")
+    jobs = JobStore(catalog).list(sweep="t")
     assert [j.state for j in jobs] == ["done"] * 3
     assert sorted(j.id for j in jobs) == sorted(report.added)
     folder = settings.output_dir / "t"
@@ -46,7 +48,7 @@ def test_sweep_runs_end_to_end(simulator):
     assert side["model"] == "waiANIMA_v10.safetensors" and side["steps"] == 4
     assert side["workflow_api"] and any(n["class_type"] == "KSampler" for n in side["workflow_api"].values())
     assert side["backend"] == "comfyui" and side["sweep"] == "t" and side["job_id"]
-    assert side["backend_prompt_id"] == J.get_job(catalog, side["job_id"]).backend_prompt_id
+    assert side["backend_prompt_id"] == JobStore(catalog).get(side["job_id"]).backend_prompt_id
     assert side["prompt_src"] == side["prompt_en"] == "2girls, side by side, red ribbon"
     assert "headers" not in json.dumps(side).lower()
     with catalog.session() as s:
@@ -62,7 +64,7 @@ def test_sweep_runs_end_to_end(simulator):
     # re-queueing a finished sweep queues nothing
     again = queue(settings, catalog, weights=(0.6, 0.8, 1.0))
     assert again.queued == 0 and again.kept == {"done": 3}
-    p = J.sweep_progress(catalog, "t")
+    p = JobStore(catalog).sweep_progress("t")
     assert p.is_finished and p.eta_s == 0
 
 
@@ -71,7 +73,7 @@ def test_next_job_is_waiting_on_the_server_while_one_runs(simulator):
     settings, catalog, ids = queued(simulator, weights=(0.5, 0.6, 0.7))
     run_worker(settings, catalog)
     history = server_history(simulator.url)
-    jobs = [J.get_job(catalog, i) for i in ids]
+    jobs = [JobStore(catalog).get(i) for i in ids]
     assert {j.state for j in jobs} == {"done"}
 
     def stamp(job, kind):
@@ -95,8 +97,8 @@ def test_cancel_pending_removes_it_on_the_server(simulator):
         task = asyncio.create_task(worker.run())
         await wait_for(lambda: server_queue(simulator.url)[1])  # the second is pending there
         pending_pid = server_queue(simulator.url)[1][0]
-        assert pending_pid == J.get_job(catalog, ids[1]).backend_prompt_id
-        J.cancel(catalog, [ids[1]])
+        assert pending_pid == JobStore(catalog).get(ids[1]).backend_prompt_id
+        control(catalog).cancel([ids[1]])
         await wait_for(lambda: not server_queue(simulator.url)[1], timeout=3)
         await asyncio.wait_for(task, 20)
         return pending_pid
@@ -104,13 +106,13 @@ def test_cancel_pending_removes_it_on_the_server(simulator):
     pid = asyncio.run(go())
     assert job_states(catalog) == {ids[0]: "done", ids[1]: "cancelled"}
     assert pid not in server_history(simulator.url)
-    assert J.get_job(catalog, ids[1]).result_ids == []
+    assert JobStore(catalog).get(ids[1]).result_ids == []
 
 
 def test_pause_resume_and_front(simulator):
     settings, catalog, ids = queued(simulator, weights=(0.5, 0.6, 0.7))
-    J.set_paused(catalog, "comfyui", True)
-    J.move_to_front(catalog, ids[2])
+    control(catalog).pause(["comfyui"])
+    control(catalog).move(ids[2], Action.FRONT)
 
     async def go():
         worker = make_worker(settings, catalog, prequeue=0)
@@ -118,11 +120,11 @@ def test_pause_resume_and_front(simulator):
         await asyncio.sleep(0.6)
         assert set(job_states(catalog).values()) == {"queued"}
         assert server_history(simulator.url) == {}
-        J.set_paused(catalog, "comfyui", False)
+        control(catalog).resume(["comfyui"])
         await asyncio.wait_for(task, 20)
 
     asyncio.run(go())
-    jobs = sorted(J.list_jobs(catalog), key=lambda j: j.started_at)
+    jobs = sorted(JobStore(catalog).list(), key=lambda j: j.started_at)
     assert [j.id for j in jobs] == [ids[2], ids[0], ids[1]]
     assert {j.state for j in jobs} == {"done"}
 
@@ -135,28 +137,28 @@ def test_interrupt_and_retry(simulator):
         worker = make_worker(settings, catalog)
         task = asyncio.create_task(worker.run())
         await wait_for(lambda: job_states(catalog)[ids[0]] == "running")
-        J.interrupt(catalog, backend="comfyui")
+        control(catalog).interrupt(backend="comfyui")
         await asyncio.wait_for(task, 20)
 
     asyncio.run(go())
-    job = J.get_job(catalog, ids[0])
+    job = JobStore(catalog).get(ids[0])
     assert job.state == "interrupted" and job.result_ids == []
     simulator.sim.engine.step_ms = 1
-    assert J.retry(catalog, sweep="t") == [ids[0]]
+    assert control(catalog).retry(sweep="t").ids == [ids[0]]
     run_worker(settings, catalog)
-    job = J.get_job(catalog, ids[0])
+    job = JobStore(catalog).get(ids[0])
     assert job.state == "done" and job.attempts == 2 and len(job.result_ids) == 1
 
 
 def test_jobs_for_any_backend_go_to_idle_backends_that_have_the_models(simulator):
     from queue_support import fast_backend
 
-    from gentui.simulator import start_simulator
-    from gentui.simulator.catalogue import DEFAULT_MODELS
     from gentui.config import settings_from_dict
     from gentui.queue.plan import plan_sweep, queue_plan, validate_plan
     from gentui.queue.sweep import sweep_from_dict
     from gentui.queue.worker import Worker
+    from gentui.simulator import start_simulator
+    from gentui.simulator.catalogue import DEFAULT_MODELS
 
     without = {k: [n for n in v if n != "kanachan-v4.safetensors"] for k, v in DEFAULT_MODELS.items()}
     other = start_simulator(port=0, step_ms=30, models=without)
@@ -179,7 +181,7 @@ def test_jobs_for_any_backend_go_to_idle_backends_that_have_the_models(simulator
         worker = Worker(settings, catalog, ["a", "b"], exit_when_idle=True, log=lambda m: None,
                         make_backend=fast_backend)
         asyncio.run(asyncio.wait_for(worker.run(), 30))
-        jobs = {j.id: j for j in J.list_jobs(catalog)}
+        jobs = {j.id: j for j in JobStore(catalog).list()}
         assert {j.state for j in jobs.values()} == {"done"}
         assert {jobs[i].backend for i in kana} == {"a"}
         assert {jobs[i].backend for i in lily} == {"a", "b"}

@@ -14,6 +14,7 @@ from aiohttp import web
 from comfyui_proxy import ComfyProxy
 
 from gentui.backends.base import BackendUnavailable
+from gentui.backends.comfy_http import new_prompt_id
 from gentui.backends.comfyui import ComfyBackend
 from gentui.config import BackendSettings, Settings
 from gentui.params import JobParams
@@ -38,7 +39,7 @@ async def test_basic_auth_on_every_request_and_the_websocket(simulator, monkeypa
         try:
             h = await b.health()
             assert h.ok and h.features["auth"] is True
-            pid = await b.submit(JobParams.from_flat(PARAMS))
+            pid = await b.submit(JobParams.from_flat(PARAMS), prompt_id=new_prompt_id())
             events = []
             out = await b.follow(pid, events.append)
             assert out.status == "done" and len(out.images) == 1
@@ -57,7 +58,7 @@ async def test_bearer_header_from_a_file(simulator, tmp_path):
     async with ComfyProxy(simulator.url, bearer=TOKEN) as proxy:
         b = backend(proxy.url, header_files={"Authorization": str(f)})
         try:
-            _pid = await b.submit(JobParams.from_flat(PARAMS))
+            _pid = await b.submit(JobParams.from_flat(PARAMS), prompt_id=new_prompt_id())
             out = await b.follow(_pid, lambda e: None)
             assert out.status == "done"
             assert proxy.refused == []
@@ -79,7 +80,7 @@ async def test_wrong_password_names_the_backend_and_the_setting(simulator, monke
                 await b.ensure_ready()
             assert "backends.gpu.username" in str(ei.value)
             with pytest.raises(BackendUnavailable, match="401"):
-                await b.submit(JobParams.from_flat(PARAMS))
+                await b.submit(JobParams.from_flat(PARAMS), prompt_id=new_prompt_id())
         finally:
             await b.close()
 
@@ -166,7 +167,7 @@ async def test_tls_with_a_self_signed_certificate(simulator, tmp_path, mode):
         b = backend(proxy.url, headers={"Authorization": f"Bearer {TOKEN}"}, **kw)
         assert b.conn.ws_url("x").startswith("wss://")
         try:
-            pid = await b.submit(JobParams.from_flat(PARAMS))
+            pid = await b.submit(JobParams.from_flat(PARAMS), prompt_id=new_prompt_id())
             out = await b.follow(pid, lambda e: None)
             assert out.status == "done" and len(out.images) == 1
             assert any(p.startswith("/ws?") for _, p, _ in proxy.seen)
@@ -190,7 +191,7 @@ async def test_no_secret_in_anything_the_client_writes_or_raises(simulator, monk
         )
         texts = []
         try:
-            pid = await b.submit(JobParams.from_flat(PARAMS))
+            pid = await b.submit(JobParams.from_flat(PARAMS), prompt_id=new_prompt_id())
             out = await b.follow(pid, lambda e: texts.append(repr(e)))
             assert out.status == "done"
             texts += [repr(out), repr(await b.health()), repr(b.conn.describe())]

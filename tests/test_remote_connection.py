@@ -5,9 +5,14 @@ from __future__ import annotations
 import base64
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from gentui.backends.connection import ConnectionSettingsError, redact_text, resolve_connection
+from gentui.backends.connection import (
+    ConnectionSettingsError,
+    redact_text,
+    resolve_connection,
+)
 from gentui.config import BackendSettings
 
 

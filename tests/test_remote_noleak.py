@@ -7,8 +7,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from comfyui_proxy import ComfyProxy
+
 from gentui.cli import main
 
 pytestmark = pytest.mark.timeout(90)

@@ -12,8 +12,8 @@ import sys
 import httpx
 import pytest
 
-from gentui.simulator import CatalogueError, default_catalogue, load_catalogue
 from gentui.cli import main
+from gentui.simulator import CatalogueError, default_catalogue, load_catalogue
 
 
 def test_default_catalogue_matches_the_builtin_workflows():

@@ -5,9 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
-from gentui.backends.workflow import WorkflowError, list_workflows, load_binding, load_workflow
+from gentui.backends.workflow import (
+    WorkflowError,
+    list_workflows,
+    load_binding,
+    load_workflow,
+)
 from gentui.config import Settings
 
 

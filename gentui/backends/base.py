@@ -8,9 +8,13 @@ outcome, interrupt it, or remove it while it is still pending.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from enum import StrEnum
+from typing import Any
+
+from gentui.params import JobParams
 
 
 class BackendError(Exception):
@@ -19,6 +23,10 @@ class BackendError(Exception):
 
 class BackendUnavailable(BackendError):
     """The backend cannot be reached (down, not launched, wrong URL, auth refused)."""
+
+
+class AuthRefused(BackendUnavailable):
+    """The backend (or the proxy in front of it) refused our credentials (HTTP 401 or 403)."""
 
 
 class ValidationFailed(BackendError):
@@ -83,35 +91,77 @@ class RunOutcome:
 EventCallback = Callable[[JobEvent], Awaitable[None] | None]
 
 
-class Backend(Protocol):
-    """A serial lane of image generation."""
+class PromptStatus(StrEnum):
+    """What a backend knows of a prompt id (recovery after a restart or an outage)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    FINISHED = "finished"
+    UNKNOWN = "unknown"
+    """Never received, or forgotten (deleted, or the server restarted)."""
+
+
+@dataclass(frozen=True)
+class Abilities:
+    """What a backend can do beyond the contract; declared, never probed."""
+
+    prequeue: bool = True
+    """It holds the next job while one runs, so the GPU never waits on gentui."""
+    previews: bool = False
+    """It sends sampler previews while a job runs."""
+
+
+class Backend(ABC):
+    """A serial lane of image generation, as the queue drives it.
+
+    Errors: `BackendUnavailable` when the backend cannot be reached (the job
+    waits), `ValidationFailed` when it lacks what the job needs (the job is
+    refused, with what it has), `BackendError` for anything else it refused.
+    """
 
     name: str
+    abilities: Abilities = Abilities()
 
-    async def health(self) -> Health: ...
+    @abstractmethod
+    async def health(self) -> Health:
+        """Reachable? (never raises; `Health.ok` and `detail` say)."""
 
+    @abstractmethod
     async def ensure_ready(self) -> Health:
-        """Start the backend if it is down and launchable; raise BackendUnavailable if not."""
-        ...
+        """Start the backend if it is down and launchable; raise BackendUnavailable if it cannot be used."""
 
-    async def validate(self, params: dict[str, Any]) -> None:
-        """Raise ValidationFailed listing what is missing and what the backend has."""
-        ...
+    @abstractmethod
+    async def validate(self, params: JobParams) -> None:
+        """Raise ValidationFailed listing what the job needs that the backend lacks (and what it has)."""
 
-    async def submit(self, params: dict[str, Any], *, front: bool = False) -> str:
-        """Queue a job on the backend; returns its prompt id (chosen client-side)."""
-        ...
+    @abstractmethod
+    async def submit(self, params: JobParams, *, prompt_id: str, front: bool = False) -> str:
+        """Queue the job under gentui's prompt id (already recorded in the job row); returns that id."""
 
+    @abstractmethod
     async def follow(self, prompt_id: str, on_event: EventCallback) -> RunOutcome:
-        """Wait for a submitted job to finish, reporting events; recovers from dropped sockets."""
-        ...
+        """Report a prompt's events until it ends (images downloaded); BackendUnavailable when contact is lost."""
 
-    async def lookup(self, prompt_id: str) -> str:
-        """After a restart: `pending`, `running`, `finished`, or `unknown` on the backend."""
-        ...
+    @abstractmethod
+    async def collect(self, prompt_id: str) -> RunOutcome | None:
+        """The outcome of a prompt that has finished (its images downloaded); None if it has not."""
 
-    async def interrupt(self, prompt_id: str) -> None: ...
+    @abstractmethod
+    async def lookup(self, prompt_id: str) -> PromptStatus:
+        """What the backend knows of the prompt: pending, running, finished or unknown."""
 
-    async def cancel_pending(self, prompt_id: str) -> None: ...
+    @abstractmethod
+    async def cancel(self, prompt_id: str) -> None:
+        """Remove the prompt wherever it is: pending ones are deleted, a running one is interrupted."""
 
-    async def close(self) -> None: ...
+    @abstractmethod
+    async def cancel_pending(self, prompt_id: str) -> bool:
+        """Remove the prompt only if it has not started; True when it is gone, False when it runs (or ran)."""
+
+    @abstractmethod
+    async def interrupt(self, prompt_id: str) -> None:
+        """Stop the prompt if it is running (never whatever else runs)."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections (and stop a server gentui started)."""

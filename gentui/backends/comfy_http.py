@@ -16,15 +16,11 @@ from typing import Any
 
 import httpx
 
-from gentui.backends.base import BackendError, BackendUnavailable
+from gentui.backends.base import AuthRefused, BackendError, BackendUnavailable
 from gentui.backends.connection import Connection
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-
-
-class AuthRefused(BackendUnavailable):
-    """The server (or the proxy in front of it) answered 401 or 403."""
 
 
 class UnsafeOutput(BackendError):

@@ -18,9 +18,13 @@ import uuid
 from typing import Any
 
 from gentui.backends.base import (
+    Abilities,
+    Backend,
     BackendError,
     BackendUnavailable,
     Health,
+    PromptStatus,
+    RunOutcome,
     ValidationFailed,
 )
 from gentui.backends.comfy_errors import (
@@ -47,8 +51,10 @@ from gentui.params import JobParams
 log = logging.getLogger(__name__)
 
 
-class ComfyBackend(FollowMixin):
+class ComfyBackend(FollowMixin, Backend):
     """One ComfyUI server as a serial lane of generation."""
+
+    abilities = Abilities(prequeue=True, previews=True)
 
     def __init__(
         self,
@@ -227,8 +233,8 @@ class ComfyBackend(FollowMixin):
             raise ValidationFailed("; ".join(problems))
 
     # -- submit -------------------------------------------------------------------
-    async def submit(self, params: JobParams, *, front: bool = False, prompt_id: str | None = None) -> str:
-        """Bind the job's workflow and queue it; `prompt_id` lets the caller record the id first."""
+    async def submit(self, params: JobParams, *, prompt_id: str, front: bool = False) -> str:
+        """Bind the job's workflow and queue it under the prompt id the worker recorded first."""
         return await self.submit_graph(self.bind(params), front=front, prompt_id=prompt_id)
 
     async def submit_graph(self, graph: dict[str, Any], *, front: bool = False, prompt_id: str | None = None) -> str:
@@ -277,16 +283,27 @@ class ComfyBackend(FollowMixin):
         return f"backend {self.name!r} refused the job: " + describe_prompt_error(body, graph, choices)
 
     # -- control ------------------------------------------------------------------
-    async def lookup(self, prompt_id: str) -> str:
-        """After a restart: `pending`, `running`, `finished` or `unknown` on the server."""
+    async def lookup(self, prompt_id: str) -> PromptStatus:
+        """What the server knows of the prompt (`/queue`, then `/history`)."""
         running, pending = await self.http.queue()
         if prompt_id in running:
-            return "running"
+            return PromptStatus.RUNNING
         if prompt_id in pending:
-            return "pending"
+            return PromptStatus.PENDING
         if await self.http.history(prompt_id) is not None:
-            return "finished"
-        return "unknown"
+            return PromptStatus.FINISHED
+        return PromptStatus.UNKNOWN
+
+    async def collect(self, prompt_id: str) -> RunOutcome | None:
+        """A finished prompt's outcome from `/history`, its images downloaded; None if it has not finished."""
+        entry = await self.http.history(prompt_id)
+        if entry is None:
+            return None
+
+        async def quiet(_ev: Any) -> None:
+            return None
+
+        return await self._outcome(prompt_id, entry, self._graphs.pop(prompt_id, {}), time.monotonic(), quiet)
 
     async def interrupt(self, prompt_id: str) -> None:
         """Stop the prompt if it is running (never whatever else happens to run)."""
@@ -295,7 +312,7 @@ class ComfyBackend(FollowMixin):
         else:
             await self.http.interrupt(prompt_id)
 
-    async def cancel_pending(self, prompt_id: str) -> None:
+    async def cancel(self, prompt_id: str) -> None:
         """Remove a prompt wherever it is: pending -> deleted, running -> interrupted."""
         self._cancelled.add(prompt_id)
         if await self.http.jobs_api():
@@ -308,9 +325,23 @@ class ComfyBackend(FollowMixin):
             await self.http.interrupt(prompt_id)
         self._poke(prompt_id)
 
+    async def cancel_pending(self, prompt_id: str) -> bool:
+        """Delete the prompt if it is still waiting; a prompt that has started is left to run."""
+        running, pending = await self.http.queue()
+        if prompt_id in running:
+            return False
+        if prompt_id in pending:
+            await self.http.queue_delete([prompt_id])  # deletes only pending entries, on every generation
+            running, pending = await self.http.queue()
+            if prompt_id in running:
+                return False
+        if await self.http.history(prompt_id) is not None:
+            return False  # it ran already
+        self._cancelled.add(prompt_id)
+        self._poke(prompt_id)
+        return True
+
     def _poke(self, prompt_id: str) -> None:
         """Wake a follower so it re-reads the server's state now."""
         if self._ws is not None and prompt_id in self._ws.queues:
             self._ws.queues[prompt_id].put_nowait(WsEvent("socket", {"state": "poke"}))
-
-    cancel = cancel_pending

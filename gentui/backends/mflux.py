@@ -28,11 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gentui.backends.base import (
+    Abilities,
+    Backend,
     BackendError,
     BackendUnavailable,
     EventCallback,
     Health,
     JobEvent,
+    PromptStatus,
     RunOutcome,
 )
 from gentui.backends.mflux_command import (
@@ -87,8 +90,10 @@ class _Run:
         self.changed.set()
 
 
-class MfluxBackend:
+class MfluxBackend(Backend):
     """A `Backend` that runs mflux locally, one process at a time."""
+
+    abilities = Abilities(prequeue=True, previews=False)
 
     def __init__(
         self,
@@ -151,7 +156,7 @@ class MfluxBackend:
         job_from_params(params.binding_values(), self.settings)
 
     # -- running ---------------------------------------------------------------
-    async def submit(self, params: JobParams, *, front: bool = False, prompt_id: str | None = None) -> str:
+    async def submit(self, params: JobParams, *, prompt_id: str | None = None, front: bool = False) -> str:
         """Queue a run; `prompt_id` (a UUID the worker recorded first) names its folder."""
         job = job_from_params(params.binding_values(), self.settings)
         try:
@@ -299,22 +304,34 @@ class MfluxBackend:
         await _call(on_event, JobEvent(outcome.status, prompt_id, error=outcome.error))
         return outcome
 
-    async def lookup(self, prompt_id: str) -> str:
+    async def lookup(self, prompt_id: str) -> PromptStatus:
         run = self._runs.get(prompt_id)
         if run is not None:
-            return "running" if run.state == "starting" else run.state
+            return PromptStatus.RUNNING if run.state == "starting" else PromptStatus(run.state)
         run_dir = self.runs_dir / prompt_id
         active = read_json(self.runs_dir / ACTIVE)
         if active.get("prompt_id") == prompt_id and alive(active.get("pid"), prompt_id):
-            return "running"
+            return PromptStatus.RUNNING
         if run_dir.is_dir() and (run_dir / "stderr.log").exists():
-            return "finished"
-        return "unknown"
+            return PromptStatus.FINISHED
+        return PromptStatus.UNKNOWN
+
+    async def collect(self, prompt_id: str) -> RunOutcome | None:
+        if await self.lookup(prompt_id) != PromptStatus.FINISHED:
+            return None
+        return await self.follow(prompt_id, lambda _ev: None)
+
+    async def cancel(self, prompt_id: str) -> None:
+        """A pending run never starts; a running one gets SIGINT (then SIGTERM, SIGKILL)."""
+        if not await self.cancel_pending(prompt_id):
+            await self.interrupt(prompt_id)
 
     async def interrupt(self, prompt_id: str) -> None:
         run = self._runs.get(prompt_id)
         if run is not None and run.state == "pending":
             await self.cancel_pending(prompt_id)
+            return
+        if run is not None and run.state == "finished":
             return
         if run is not None and run.state == "starting":
             run.interrupt_requested = True
@@ -356,13 +373,16 @@ class MfluxBackend:
         except (ProcessLookupError, PermissionError):
             pass
 
-    async def cancel_pending(self, prompt_id: str) -> None:
+    async def cancel_pending(self, prompt_id: str) -> bool:
         run = self._runs.get(prompt_id)
-        if run is None or run.state != "pending":
-            return
+        if run is None:
+            return await self.lookup(prompt_id) == PromptStatus.UNKNOWN
+        if run.state != "pending":
+            return False
         if prompt_id in self._pending:
             self._pending.remove(prompt_id)
         self._finish(run, RunOutcome("interrupted", prompt_id, error="cancelled before it started"))
+        return True
 
     async def close(self) -> None:
         """Stop following; a running mflux process goes on and is picked up next time."""

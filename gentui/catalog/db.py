@@ -15,9 +15,10 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, SQLModel, create_engine
 
+from gentui.catalog import migrations
 from gentui.catalog import models  # noqa: F401  (registers the tables)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 15_000
 
 
@@ -26,7 +27,9 @@ class CatalogError(Exception):
 
 
 # version n -> function that upgrades a catalog at version n to n + 1.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: migrations.typed_job_params,
+}
 
 
 def _set_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:

@@ -169,10 +169,12 @@ class Job(SQLModel, table=True):
     params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     label: str = ""
     state: str = "queued"
-    """queued, submitted, running, done, failed, cancelled, interrupted."""
+    """queued, submitted, running, recording, done, failed, cancelled, interrupted (`queue.store.JobState`)."""
     backend: Optional[str] = None
     position: float = 0.0
     """Queue order; smaller runs first (move-to-front gives it the smallest)."""
+    moved: bool = False
+    """The user placed it (front / up / down): a lane takes it exactly in that order."""
     attempts: int = 0
     step: int = 0
     total: int = 0
@@ -184,6 +186,25 @@ class Job(SQLModel, table=True):
     started_at: Optional[datetime] = None
     finished_at: Optional[datetime] = None
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class JobAttempt(SQLModel, table=True):
+    """One attempt at a job: claimed under a fresh prompt id, ended with exactly one outcome."""
+
+    __tablename__ = "job_attempt"
+    __table_args__ = (Index("ix_job_attempt_job", "job_id", "prompt_id"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    job_id: int = Field(foreign_key="job.id", ondelete="CASCADE")
+    attempt: int
+    prompt_id: str
+    backend: str
+    outcome: Optional[str] = None
+    """done, failed, interrupted, cancelled or withdrawn (back in the queue); None while it is open."""
+    error: Optional[str] = None
+    submitted_at: Optional[datetime] = None
+    started_at: Optional[datetime] = None
+    ended_at: Optional[datetime] = None
 
 
 class Lease(SQLModel, table=True):

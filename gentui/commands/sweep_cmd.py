@@ -143,7 +143,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
           + (f"; already there: {kept}" if kept else ""))
     if args.detach:
         return 0
-    from gentui.queue.follow import follow_sweep
+    from gentui.commands.sweep_follow import follow_sweep
 
     try:
         return follow_sweep(settings, catalog, sweep.name, plan.backends)
@@ -154,12 +154,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 def _print_dry_run(catalog: Any, plan: Any) -> None:
     from rich.console import Console
     from rich.table import Table
-    from sqlalchemy import text
 
     from gentui.params import format_weight
+    from gentui.queue.store import JobStore
 
-    with catalog.engine.connect() as conn:
-        states = {h: s for h, s in conn.execute(text("SELECT key_hash, state FROM job"))}
+    store = JobStore(catalog)
+    states = store.states_by_hash()
+    store.close()
     table = Table(title=f"sweep {plan.sweep.name}: {len(plan.grid.jobs)} job(s) (dry run, nothing queued)")
     for col in ("#", "label", "backend", "workflow", "size", "steps", "cfg", "lora", "would"):
         table.add_column(col, no_wrap=col in ("#", "label", "size"))

@@ -62,6 +62,7 @@ def check_catalog(settings: Settings) -> tuple[list[Check], int]:
     from sqlalchemy import text
 
     from gentui.catalog.db import CatalogError, open_catalog
+    from gentui.queue.store import JobStore
 
     path = settings.catalog_path
     if not path.exists():
@@ -76,20 +77,18 @@ def check_catalog(settings: Settings) -> tuple[list[Check], int]:
         return [Check("catalog", str(path), ERROR, str(e),
                       "move the file aside and run `gentui import --rebuild` on your output folder "
                       "(the sidecars hold everything)")], 0  # fmt: skip
+    store = JobStore(catalog)
     try:
         with catalog.engine.connect() as conn:
             results = conn.execute(text("SELECT COUNT(*) FROM result")).scalar() or 0
-            states = dict(conn.execute(text("SELECT state, COUNT(*) FROM job GROUP BY state")).all())
-            waiting = conn.execute(text(
-                "SELECT COUNT(*) FROM job WHERE state = 'queued' "
-                "AND COALESCE(json_extract(params, '$.skip_translate'), 0) IN (0, 'false') "
-                "AND COALESCE(json_extract(params, '$.prompt_en'), '') = ''"
-            )).scalar() or 0  # fmt: skip
+        states = store.counts()
+        waiting = store.waiting_for_translation()
         version = catalog.schema_version()
     except Exception as e:  # noqa: BLE001 -- sqlite errors of every kind
         return [Check("catalog", str(path), ERROR, f"cannot be read: {e}",
                       "move the file aside and run `gentui import --rebuild` on your output folder")], 0  # fmt: skip
     finally:
+        store.close()
         catalog.close()
     size = path.stat().st_size
     jobs = ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "no jobs"

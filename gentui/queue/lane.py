@@ -1,35 +1,45 @@
 """One backend's serial lane: claim, prepare, submit (the next while one runs), follow, record.
 
-A lane holds its backend's lease, reconciles what a crashed worker left behind,
-then loops: claim the next queued job (a compare-and-set, so a cancel wins),
-translate it if needed, submit it while the previous job still runs (so the
-GPU never waits on us), follow it to an outcome and record it. Control
-requests (cancel, interrupt, pause) arrive through the catalog and are polled.
-A backend that is down keeps its jobs queued; the lane retries with backoff.
+A lane holds its backend's lease and loops: claim the next queued job (a
+compare-and-set, so a cancel wins) under a fresh prompt id, translate it if
+needed, submit it while the previous job still runs (so the GPU never waits),
+follow it to an outcome and record it. Every move it makes names that attempt
+(prompt id) and the lease token, so nothing it does for a stale attempt, or
+after its lease was taken over, changes anything.
+
+What the lane follows is `Attempt`s, keyed by prompt id. Each control poll
+compares them with the job rows: an attempt whose job no longer holds it
+(cancelled, interrupted, retried, withdrawn) is revoked: taken off the server
+and forgotten, and whatever it produces later is discarded. When the backend
+stops answering, attempts stay open; once it is back each is looked up on the
+server (`/queue`, `/history`): finished ones are collected, live ones followed
+again, unknown ones queued again. So a stall or an outage never runs a job twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
-
 from gentui.backends.base import (
+    AuthRefused,
+    Backend,
     BackendError,
     BackendUnavailable,
     JobEvent,
+    PromptStatus,
     RunOutcome,
     ValidationFailed,
 )
-from gentui.queue import jobs as J
-from gentui.queue import recovery
-from gentui.queue.lease import HEARTBEAT_S, Lease, LeaseLost
 from gentui.params import JobParams
+from gentui.queue.lease import HEARTBEAT_S, STALE_S, Lease, LeaseLost
+from gentui.queue.store import ON_BACKEND, Candidate, Fence, JobRow, JobState
 
 if TYPE_CHECKING:
     from gentui.queue.worker import Worker
@@ -38,30 +48,57 @@ POLL_S = 0.2
 PROGRESS_MIN_S = 0.2
 BACKOFF_START_S = 0.25
 BACKOFF_MAX_S = 5.0
+AUTH_BACKOFF_S = 30.0
+"""Credentials refused: ask again this seldom (no retry storm), until the user resumes or fixes the config."""
+MAX_LOST = 2
+"""A job the server lost while it ran this many times fails (it may be what brings the server down)."""
+AFFINITY_WINDOW = 32
+
+
+@dataclass(eq=False)
+class Attempt:
+    """One attempt at a job, from its claim until its outcome is recorded."""
+
+    job_id: int
+    prompt_id: str
+    params: JobParams
+    label: str = ""
+    sweep_id: int | None = None
+    task: asyncio.Task | None = None
+    started: bool = False
+    """The server began executing it."""
+    finished: bool = False
+    """The server is done with it (recording may follow)."""
+    lost: bool = False
+    """Contact with the server was lost while it was out; reconciled when the server is back."""
 
 
 class Lane:
     """One backend's serial lane inside a worker process."""
 
-    def __init__(self, worker: Worker, name: str, backend: Any, lease: Lease):
+    def __init__(self, worker: Worker, name: str, backend: Backend, lease: Lease):
         self.w = worker
         self.name = name
         self.backend = backend
         self.lease = lease
-        self.catalog = worker.catalog
-        self.inflight: dict[int, str] = {}
-        """job id -> prompt id, for jobs on the backend not yet finished."""
-        self.started: set[int] = set()
-        self.tasks: set[asyncio.Task] = set()
-        self.task_of: dict[int, asyncio.Task] = {}
+        self.store = worker.store
+        self.fence = Fence(name, lease.token)
+        self.inflight: dict[str, Attempt] = {}
+        """prompt id -> attempt, in submission order."""
+        self.last_params: JobParams | None = None
+        """The job most recently submitted: the next one is chosen to share the most with it."""
         self.wake = asyncio.Event()
         self.down_since: float | None = None
+        self.down_reason = ""
+        self.auth_refused = False
         self.validated: set[tuple[Any, ...]] = set()
-        self.handled_cancel: set[int] = set()
-        self.withdrawn: set[int] = set()
+        self.to_cancel: set[str] = set()
+        """Prompts to take off the server once it answers again (revoked while it was down)."""
         self.lost = False
+        self.heartbeat_ok = time.monotonic()
+        self._housekept = False
 
-    # -- helpers -------------------------------------------------------------
+    # -- helpers ---------------------------------------------------------------
     async def db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         call = functools.partial(fn, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self.w.db_pool, call)
@@ -69,22 +106,22 @@ class Lane:
     def say(self, msg: str) -> None:
         self.w.log(f"[{self.name}] {msg}")
 
-    def _exec(self, sql: str, **params: Any) -> int:
-        with self.catalog.engine.begin() as conn:
-            return conn.execute(text(sql), params).rowcount
+    @property
+    def slots(self) -> int:
+        return 1 + (self.w.prequeue if self.backend.abilities.prequeue else 0)
 
-    # -- main loop -----------------------------------------------------------
+    # -- main loop ---------------------------------------------------------------
     async def run(self) -> None:
         beat = asyncio.create_task(self._heartbeat())
         control = asyncio.create_task(self._control_loop())
         try:
-            await self._wait_ready(recover=True)
+            await self._ready()
             while not self.w.stopping.is_set() and not self.lost:
                 if self.down_since is not None:
-                    await self._wait_ready(recover=True)
+                    await self._ready()
                     continue
                 await self._fill()
-                if self.w.exit_when_idle and not self.inflight and not self.tasks and await self.db(self._idle):
+                if self.w.exit_when_idle and not self.inflight and not await self.db(self.store.any_pending, self.name):
                     break
                 self.wake.clear()
                 try:
@@ -94,226 +131,279 @@ class Lane:
         finally:
             control.cancel()
             beat.cancel()
-            for t in list(self.tasks):
+            tasks = [a.task for a in self.inflight.values() if a.task is not None]
+            for t in tasks:
                 if self.lost or self.w.abandon:
                     t.cancel()
-            if self.tasks:
-                await asyncio.gather(*self.tasks, return_exceptions=True)
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.gather(control, beat, return_exceptions=True)
 
-    def _idle(self) -> bool:
-        with self.catalog.engine.connect() as conn:
-            row = conn.execute(text("SELECT 1 FROM job WHERE state IN ('queued','submitted','running') "
-                                    "AND (backend=:b OR backend IS NULL) LIMIT 1"), {"b": self.name}).first()
-        return row is None
-
-    async def _wait_ready(self, recover: bool) -> None:
-        """Until the backend answers: report once, back off, then reconcile orphans."""
+    async def _ready(self) -> None:
+        """Until the backend answers: say so once, back off; then reconcile what is out on it."""
         delay = BACKOFF_START_S
         while not self.w.stopping.is_set() and not self.lost:
             try:
                 await self.backend.ensure_ready()
-                if recover:
-                    rec = await recovery.reconcile(self.catalog, self.name, self.backend, skip=set(self.inflight))
-                    for o in rec.follow:
-                        if o.job_id not in self.inflight:
-                            self._spawn(o.job_id, o.prompt_id)
-                    if rec.requeued:
-                        self.say(f"requeued {len(rec.requeued)} job(s) the backend does not know")
-                    again = await self.db(recovery.rearm_server_lost, self.catalog, self.name)
-                    if again:
-                        self.say(f"retrying {len(again)} job(s) lost with the server")
-                if self.down_since is not None:
-                    self.say("backend is back")
-                self.down_since = None
-                return
+                if not self._housekept:
+                    await self.db(self.w.recorder.housekeep, self.name)
+                    self._housekept = True
+                await self._reconcile()
+                for pid in list(self.to_cancel):
+                    await self.backend.cancel(pid)
+                    self.to_cancel.discard(pid)
             except BackendUnavailable as e:
-                if self.down_since is None:
-                    self.down_since = time.monotonic()
-                    self.say(f"backend unavailable: {e}; jobs stay queued, retrying")
-                await asyncio.sleep(delay)
+                self._down(e)
+                await self._sleep(AUTH_BACKOFF_S if isinstance(e, AuthRefused) else delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
+                continue
+            except BackendError as e:  # a server answering nonsense while we reconcile: it is not usable yet
+                self._down(BackendUnavailable(f"backend {self.name!r} answered: {e}"))
+                await self._sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX_S)
+                continue
+            if self.down_since is not None:
+                self.say("backend is back")
+            self.down_since = None
+            self.down_reason = ""
+            self.auth_refused = False
+            return
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake early when the user resumes the backend (after fixing credentials, say)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not self.w.stopping.is_set() and not self.lost:
+            await asyncio.sleep(min(POLL_S * 2, max(0.0, deadline - time.monotonic())))
+            if self.auth_refused and not await self.db(self.store.paused, self.name) and self.w.resumed(self.name):
+                return
+
+    def _down(self, e: Exception) -> None:
+        self.auth_refused = isinstance(e, AuthRefused)
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            self.down_reason = str(e)
+            hold = ("its jobs are held until the credentials work (fix the config, then `gentui jobs resume`)"
+                    if self.auth_refused else "jobs stay queued, retrying")
+            self.say(f"backend unavailable: {e}; {hold}")
+
+    async def _reconcile(self) -> None:
+        """Every job with an open attempt on this backend, as the server knows it now."""
+        for row in await self.db(self.store.in_flight, self.name):
+            pid = row.prompt_id or ""
+            a = self.inflight.get(pid)
+            if a is not None and a.task is not None and not a.task.done():
+                continue  # followed right now
+            status = await self.backend.lookup(pid) if pid else PromptStatus.UNKNOWN
+            if status is PromptStatus.UNKNOWN or (row.state == JobState.RECORDING and status is not PromptStatus.FINISHED):
+                self.inflight.pop(pid, None)
+                await self._withdraw_lost(row, pid, "the server does not know it (never sent, or it restarted)")
+                continue
+            a = a or Attempt(row.id, pid, row.params, row.label, row.sweep_id, started=row.state != JobState.SUBMITTED)
+            a.lost = False
+            self.inflight[pid] = a
+            self._follow(a)
+
+    async def _withdraw_lost(self, row: JobRow, pid: str, why: str) -> None:
+        if not pid:
+            return
+        started = row.state != JobState.SUBMITTED
+        if started and await self.db(self.store.lost_attempts, row.id) + 1 >= MAX_LOST:
+            if await self.db(self.store.move_attempt, "fail", row.id, pid, self.fence,
+                             error=f"the server lost this job {MAX_LOST} times while it ran ({why}); "
+                                   "it may be what makes the server fail"):
+                self.say(f"job {row.id} failed: lost {MAX_LOST} times")
+            return
+        note = f"lost: {why}" if started else f"requeued: {why}"
+        if await self.db(self.store.move_attempt, "withdraw", row.id, pid, self.fence, note=note):
+            self.say(f"job {row.id} queued again: {why}")
+            self.wake.set()
 
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_S)
-            try:
-                await self.db(self.lease.heartbeat)
-            except LeaseLost as e:
-                self.say(str(e))
-                self.lost = True
-                self.wake.set()
+            await self._beat()
+            if self.lost:
                 return
+
+    async def _beat(self) -> None:
+        try:
+            await self.db(self.lease.heartbeat)
+            self.heartbeat_ok = time.monotonic()
+        except LeaseLost as e:
+            self.say(str(e))
+            self.lost = True
+            for a in self.inflight.values():  # the new holder owns them now: stop, touch nothing
+                if a.task is not None:
+                    a.task.cancel()
+            self.wake.set()
 
     # -- claiming and submitting -----------------------------------------------
     async def _fill(self) -> None:
-        paused, _ = await self.db(J.read_control, self.catalog, self.name)
-        while (not paused and len(self.inflight) < 1 + self.w.prequeue and self.down_since is None
+        if await self.db(self.store.paused, self.name):
+            return
+        while (len(self.inflight) < self.slots and self.down_since is None
                and not self.w.stopping.is_set() and not self.lost):
-            job = await self.db(self._next_job, bool(self.inflight))
+            job = await self.db(self._choose)
             if job is None:
                 return
             if not await self._start(job):
                 return
 
-    def _next_job(self, busy: bool) -> dict[str, Any] | None:
-        """The first queued job for this backend (or for any backend, when this lane is idle)."""
-        any_clause = "" if busy else " OR backend IS NULL"
-        skip = self.w.refused_by.get(self.name, set())
-        with self.catalog.engine.connect() as conn:
-            rows = conn.execute(text(f"SELECT id, params, label, sweep_id FROM job WHERE state='queued' "
-                                     f"AND (backend=:b{any_clause}) ORDER BY position, id LIMIT :n"),
-                                {"b": self.name, "n": len(skip) + 1}).all()
-        for r in rows:
-            if r[0] not in skip:
-                return {"id": r[0], "params": JobParams.from_json(r[1]), "label": r[2], "sweep_id": r[3]}
-        return None
+    def _choose(self) -> Candidate | None:
+        """The next job to claim.
 
-    def _claim(self, job_id: int, prompt_id: str) -> bool:
-        return self._exec(
-            "UPDATE job SET state='submitted', backend=:b, backend_prompt_id=:p, attempts=attempts+1, "
-            "submitted_at=:now, started_at=NULL, finished_at=NULL, step=0, total=0, error=NULL, updated_at=:now "
-            "WHERE id=:i AND state='queued'", b=self.name, p=prompt_id, i=job_id, now=J.now_text()) == 1
+        The queue's head, except that within the head's run of unmoved jobs of
+        one sweep the lane takes the one sharing most with what it just ran
+        (models, LoRAs and strengths, prompt, size) and least with what the other
+        lanes run, so each server re-patches and re-encodes as little as it can.
+        Jobs the user moved, and the order between sweeps, are kept exactly.
+        """
+        cands = self.store.candidates(self.name, include_any=not self.inflight,
+                                      skip=self.w.refused_by.get(self.name, set()), window=AFFINITY_WINDOW)
+        if not cands:
+            return None
+        head = cands[0]
+        others = self.w.other_lanes_params(self)
+        if head.moved or (self.last_params is None and not others):
+            return head
+        block = list(itertools.takewhile(lambda c: c.sweep_id == head.sweep_id and not c.moved, cands))
 
-    def _fail(self, job_id: int, error: str, states: tuple[str, ...] = ("queued", "submitted", "running")) -> bool:
-        marks = ", ".join(f"'{s}'" for s in states)
-        return self._exec(f"UPDATE job SET state='failed', error=:e, finished_at=:now, updated_at=:now "
-                          f"WHERE id=:i AND state IN ({marks})", e=error[:4000], i=job_id, now=J.now_text()) == 1
+        def score(item: tuple[int, Candidate]) -> tuple[int, int, int]:
+            index, c = item
+            p = c.params
+            return (p.affinity(self.last_params), -max((p.affinity(o) for o in others), default=0), -index)
 
-    async def _start(self, job: dict[str, Any]) -> bool:
+        return max(enumerate(block), key=score)[1]
+
+    async def _start(self, job: Candidate) -> bool:
         """Claim, prepare and submit one job. False stops filling for now."""
-        params: JobParams = job["params"]
-        pinned = params.backend == self.name
-        if not pinned:
+        params = job.params
+        if params.backend is None:  # any backend: only one that has the models takes it
             sig = params.model_signature()
             if sig not in self.validated:
                 try:
                     await self.backend.validate(params)
                     self.validated.add(sig)
                 except ValidationFailed as e:
-                    self.w.refuse(self.name, job["id"], str(e))
+                    await self.db(self.w.refuse, self.name, job.id, str(e))
                     return True
                 except BackendUnavailable as e:
                     self._down(e)
                     return False
+                except BackendError as e:
+                    self._down(BackendUnavailable(f"backend {self.name!r} could not check the models: {e}"))
+                    return False
         prompt_id = str(uuid.uuid4())
-        if not await self.db(self._claim, job["id"], prompt_id):
+        if not await self.db(self.store.claim, job.id, self.name, prompt_id, self.fence):
             return True  # cancelled or taken meanwhile
+        a = Attempt(job.id, prompt_id, params, job.label, job.sweep_id)
+        self.inflight[prompt_id] = a
         try:
-            params = await self.w.prepare(job["id"], params)
-        except Exception as e:  # noqa: BLE001 - translation errors of any kind fail the job, text kept
-            await self.db(self._fail, job["id"], str(e))
+            a.params = params = await self.w.prepare(job.id, prompt_id, params)
+        except Exception as e:  # noqa: BLE001 - translation errors of any kind fail the job, its text kept
+            self.inflight.pop(prompt_id, None)
+            await self.db(self.store.move_attempt, "fail", job.id, prompt_id, self.fence, error=str(e))
             return True
-        if pinned and params.model_signature() not in self.validated:
-            try:
-                await self.backend.validate(params)
-                self.validated.add(params.model_signature())
-            except ValidationFailed as e:
-                await self.db(self._fail, job["id"], f"refused by backend {self.name}: {e}")
-                return True
-            except BackendUnavailable as e:
-                await self.db(recovery.requeue, self.catalog, job["id"])
-                self._down(e)
+        if time.monotonic() - self.heartbeat_ok > STALE_S / 2:
+            await self._beat()  # after a long sleep (a closed lid) make sure the lease is still ours
+            if self.lost:
                 return False
+        if not await self.db(self.store.holds, job.id, prompt_id):
+            self.inflight.pop(prompt_id, None)  # cancelled while it was prepared: never sent
+            return True
         try:
-            real_id = await self._submit(params, prompt_id)
+            real_id = await self.backend.submit(params, prompt_id=prompt_id)
         except BackendUnavailable as e:
-            await self.db(recovery.requeue, self.catalog, job["id"])
+            a.lost = True  # we cannot tell whether it arrived: asked again when the server is back
             self._down(e)
             return False
         except BackendError as e:
-            await self.db(self._fail, job["id"], f"refused by backend {self.name}: {e}")
+            self.inflight.pop(prompt_id, None)
+            await self.db(self.store.move_attempt, "fail", job.id, prompt_id, self.fence,
+                          error=f"refused by backend {self.name}: {e}")
             return True
         if real_id != prompt_id:
-            await self.db(self._exec, "UPDATE job SET backend_prompt_id=:p WHERE id=:i", p=real_id, i=job["id"])
-        self._spawn(job["id"], real_id)
+            await self.db(self.store.set_prompt_id, job.id, prompt_id, real_id)
+            self.inflight[real_id] = self.inflight.pop(prompt_id)
+            a.prompt_id = real_id
+        self.last_params = params
+        self._follow(a)
         return True
 
-    async def _submit(self, params: JobParams, prompt_id: str) -> str:
-        """Send under the prompt id already recorded in the job row, when the backend lets us choose it."""
-        if hasattr(self.backend, "submit_graph") and hasattr(self.backend, "bind"):
-            return await self.backend.submit_graph(self.backend.bind(params), prompt_id=prompt_id)
-        if self.w.submit_takes_id(self.backend):
-            return await self.backend.submit(params, prompt_id=prompt_id)
-        return await self.backend.submit(params)
-
-    def _down(self, e: Exception) -> None:
-        if self.down_since is None:
-            self.down_since = time.monotonic()
-            self.say(f"backend unavailable: {e}; jobs stay queued, retrying")
-
     # -- following ---------------------------------------------------------------
-    def _spawn(self, job_id: int, prompt_id: str) -> None:
-        self.inflight[job_id] = prompt_id
-        task = asyncio.create_task(self._follow(job_id, prompt_id))
-        self.tasks.add(task)
-        self.task_of[job_id] = task
+    def _follow(self, a: Attempt) -> None:
+        a.task = asyncio.create_task(self._run_attempt(a))
+        a.task.add_done_callback(lambda _t: self.wake.set())
 
-        def done(t: asyncio.Task) -> None:
-            self.tasks.discard(t)
-            if self.task_of.get(job_id) is t:
-                del self.task_of[job_id]
-            self.wake.set()  # recorded: the lane may now be idle
-
-        task.add_done_callback(done)
-
-    async def _follow(self, job_id: int, prompt_id: str) -> None:
+    async def _run_attempt(self, a: Attempt) -> None:
         last = [0.0]
 
         async def on_event(ev: JobEvent) -> None:
-            if ev.kind == "started" or (ev.kind == "progress" and job_id not in self.started):
-                self.started.add(job_id)
-                await self.db(self._exec, "UPDATE job SET state='running', started_at=:now, updated_at=:now "
-                              "WHERE id=:i AND state='submitted'", i=job_id, now=J.now_text())
-            if ev.kind == "progress":
+            if ev.kind == "started" or (ev.kind == "progress" and not a.started):
+                await self._started(a)
+            if ev.kind == "progress" and a.started:
                 now = time.monotonic()
                 if now - last[0] >= PROGRESS_MIN_S or (ev.total and ev.step >= ev.total):
                     last[0] = now
-                    self.w.db_pool.submit(self._exec, "UPDATE job SET step=:s, total=:t WHERE id=:i "
-                                          "AND state='running'", s=ev.step, t=ev.total, i=job_id)
+                    self.w.db_pool.submit(self.store.progress, a.job_id, a.prompt_id, ev.step, ev.total)
 
         try:
-            try:
-                outcome = await self.backend.follow(prompt_id, on_event)
-            except BackendUnavailable as e:
-                outcome = RunOutcome(status="failed", prompt_id=prompt_id, error=f"{recovery.SERVER_LOST}: {e}")
-                self._down(e)
-            except BackendError as e:
-                outcome = RunOutcome(status="failed", prompt_id=prompt_id, error=str(e))
-            except Exception as e:  # noqa: BLE001 - a bug must fail one job, not hang the lane
-                self.say(f"job {job_id}: unexpected error while following: {e!r}")
-                outcome = RunOutcome(status="failed", prompt_id=prompt_id, error=f"internal error: {e!r}")
-            if outcome.status == "failed" and outcome.extra.get("lost"):
-                outcome.error = f"{recovery.SERVER_LOST}: {outcome.error}"
-        except asyncio.CancelledError:
-            self.inflight.pop(job_id, None)
-            raise
-        finally:
-            self.started.discard(job_id)
-        self.inflight.pop(job_id, None)
-        self.wake.set()  # the slot is free: submit the next job before recording this one
-        if job_id in self.withdrawn:
-            self.withdrawn.discard(job_id)
+            outcome = await self.backend.follow(a.prompt_id, on_event)
+        except BackendUnavailable as e:
+            a.lost = True  # stays open: collected or followed again once the server answers
+            self._down(e)
             return
+        except BackendError as e:
+            outcome = RunOutcome(status="failed", prompt_id=a.prompt_id, error=str(e))
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a bug must fail one job, not hang the lane
+            self.say(f"job {a.job_id}: unexpected error while following: {e!r}")
+            outcome = RunOutcome(status="failed", prompt_id=a.prompt_id, error=f"internal error: {e}")
+        a.finished = True
+        self.inflight.pop(a.prompt_id, None)
+        self.wake.set()  # the slot is free: submit the next job before recording this one
+        await self._conclude(a, outcome)
+
+    async def _started(self, a: Attempt) -> None:
+        # One job runs at a time on a backend: when this one starts, the one before has finished there.
+        for other in list(self.inflight.values()):
+            if other is not a and other.started and not other.finished:
+                other.finished = True
+                await self.db(self.store.move_attempt, "finished", other.job_id, other.prompt_id, self.fence)
+        a.started = True
+        await self.db(self.store.move_attempt, "start", a.job_id, a.prompt_id, self.fence)
+
+    async def _conclude(self, a: Attempt, outcome: RunOutcome) -> None:
+        st = self.store
         try:
-            await self.w.recorder.record(job_id, self.name, outcome)
+            if outcome.status == "done":
+                held = await self.db(st.holds, a.job_id, a.prompt_id, (JobState.RECORDING,))
+                if held or await self.db(st.move_attempt, "finished", a.job_id, a.prompt_id, self.fence):
+                    await self.w.recorder.record(a, self.name, outcome, self.fence)
+                else:
+                    self.w.recorder.discard(outcome)  # cancelled while it ran: the cancel wins
+            elif outcome.status == "interrupted":
+                await self.db(st.move_attempt, "interrupted", a.job_id, a.prompt_id, self.fence,
+                              error=outcome.error or "interrupted on the server")
+            elif outcome.extra.get("lost"):
+                row = await self.db(st.maybe, a.job_id)
+                if row is not None and row.prompt_id == a.prompt_id:
+                    await self._withdraw_lost(row, a.prompt_id, outcome.error)
+            else:
+                await self.db(st.move_attempt, "fail", a.job_id, a.prompt_id, self.fence,
+                              error=outcome.error or "failed on the backend")
         except Exception as e:  # noqa: BLE001
-            self.say(f"job {job_id}: could not record the outcome: {e!r}")
-            await self.db(self._fail, job_id, f"internal error while recording: {e!r}")
-        if (outcome.status == "failed" and outcome.error.startswith(recovery.SERVER_LOST)
-                and job_id not in self.handled_cancel):
-            self.say(f"job {job_id} failed: {outcome.error}; it is retried once the backend is back")
-            self._down(BackendUnavailable(outcome.error))
-            while self.down_since is not None and not self.w.stopping.is_set() and not self.lost:
-                await asyncio.sleep(POLL_S)
-            if not self.w.stopping.is_set() and not self.lost:
-                await self.db(recovery.rearm_server_lost, self.catalog, self.name)
-                self.wake.set()
+            self.say(f"job {a.job_id}: could not record the outcome: {e!r}")
+            await self.db(st.move_attempt, "fail", a.job_id, a.prompt_id, self.fence,
+                          error=f"internal error while recording: {e}")
 
     # -- control --------------------------------------------------------------
     async def _control_loop(self) -> None:
         while True:
             await asyncio.sleep(POLL_S)
+            if self.lost:
+                return
             try:
                 await self._control_once()
             except BackendUnavailable as e:
@@ -322,49 +412,36 @@ class Lane:
                 self.say(f"control request failed: {e}")
 
     async def _control_once(self) -> None:
-        paused, interrupt_id = await self.db(J.read_control, self.catalog, self.name)
-        if interrupt_id is not None:
-            pid = self.inflight.get(interrupt_id)
-            if pid is not None:
-                await self.backend.interrupt(pid)
-                self.say(f"interrupted job {interrupt_id}")
-            await self.db(J.clear_interrupt, self.catalog, self.name, interrupt_id)
+        paused = await self.db(self.store.paused, self.name)
         if not self.inflight:
             if not paused:
                 self.wake.set()
             return
-        states = await self.db(self._states, list(self.inflight))
-        for job_id, state in states.items():
-            pid = self.inflight.get(job_id)
-            if pid is None:
-                continue
-            if state == "cancelled" and job_id not in self.handled_cancel:
-                self.handled_cancel.add(job_id)
-                await self.backend.cancel_pending(pid)
-                await self.backend.interrupt(pid)
-                if await self.backend.lookup(pid) == "unknown":  # removed before it ran: stop following
-                    self.withdrawn.add(job_id)
-                    task = self.task_of.get(job_id)
-                    if task is not None:
-                        task.cancel()
-                    self.inflight.pop(job_id, None)
-                    self.wake.set()
-            elif paused and state == "submitted" and job_id not in self.started and len(self.inflight) > 1:
-                await self._withdraw(job_id, pid)
+        rows = await self.db(self.store.states, [a.job_id for a in self.inflight.values()])
+        for pid, a in list(self.inflight.items()):
+            state, current = rows.get(a.job_id, (None, None))
+            if current != pid or state not in ON_BACKEND:
+                await self._revoke(a)
+            elif paused and state == JobState.SUBMITTED and not a.started and not a.lost and a.task is not None:
+                if await self.backend.cancel_pending(pid) and await self.db(
+                        self.store.move_attempt, "withdraw", a.job_id, pid, self.fence, note="paused"):
+                    self._forget(a)
+                    self.say(f"paused: job {a.job_id} taken back off the server")
 
-    def _states(self, ids: list[int]) -> dict[int, str]:
-        marks = ", ".join(str(int(i)) for i in ids)
-        with self.catalog.engine.connect() as conn:
-            return {r[0]: r[1] for r in conn.execute(text(f"SELECT id, state FROM job WHERE id IN ({marks})"))}
+    async def _revoke(self, a: Attempt) -> None:
+        """The job no longer holds this attempt (the user cancelled, interrupted or retried it): take it off."""
+        self._forget(a)
+        if a.finished:
+            return
+        try:
+            await self.backend.cancel(a.prompt_id)
+            self.say(f"job {a.job_id}: stopped on the server")
+        except BackendUnavailable:
+            self.to_cancel.add(a.prompt_id)  # the server may run it when it is back: cancel it then
+            raise
 
-    async def _withdraw(self, job_id: int, prompt_id: str) -> None:
-        """Pause: take the pre-queued job back off the server (if it has not started)."""
-        await self.backend.cancel_pending(prompt_id)
-        if await self.backend.lookup(prompt_id) == "unknown":
-            self.withdrawn.add(job_id)
-            await self.db(recovery.requeue, self.catalog, job_id, ("submitted",))
-            task = self.task_of.get(job_id)
-            if task is not None:
-                task.cancel()
-            self.inflight.pop(job_id, None)
-            self.say(f"paused: job {job_id} taken back off the server")
+    def _forget(self, a: Attempt) -> None:
+        self.inflight.pop(a.prompt_id, None)
+        if a.task is not None and not a.task.done() and not a.finished:
+            a.task.cancel()
+        self.wake.set()

@@ -15,7 +15,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from gentui.catalog.db import Catalog
 
@@ -98,15 +100,33 @@ def _is_zombie(pid: int) -> bool:
         return False
 
 
+@contextmanager
+def _sql(catalog: Catalog, write: bool = False) -> Iterator[Any]:
+    """A connection to the lease table (a write transaction when `write`)."""
+    conn = catalog.connect()
+    try:
+        if write:
+            conn.execute("BEGIN IMMEDIATE")
+        yield conn
+        if write:
+            conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
 def read_lease(catalog: Catalog, backend: str) -> LeaseInfo | None:
-    with catalog.engine.connect() as conn:
-        row = conn.execute(
-            text("SELECT backend, holder, token, acquired_at, heartbeat_at FROM lease WHERE backend=:b"),
-            {"b": backend},
-        ).first()
+    with _sql(catalog) as conn:
+        row = conn.execute("SELECT backend, holder, token, acquired_at, heartbeat_at FROM lease WHERE backend=?",
+                           (backend,)).fetchone()
     if row is None:
         return None
     return LeaseInfo(row[0], row[1], row[2], _parse(row[3]), _parse(row[4]))
+
+
+def list_leases(catalog: Catalog) -> list[LeaseInfo]:
+    with _sql(catalog) as conn:
+        rows = conn.execute("SELECT backend, holder, token, acquired_at, heartbeat_at FROM lease").fetchall()
+    return [LeaseInfo(r[0], r[1], r[2], _parse(r[3]), _parse(r[4])) for r in rows]
 
 
 def is_live(info: LeaseInfo, stale_s: float = STALE_S) -> bool:
@@ -121,12 +141,9 @@ def acquire(catalog: Catalog, backend: str, stale_s: float = STALE_S, holder: st
     holder = holder or holder_id()
     token = uuid.uuid4().hex
     now = _fmt(_now())
-    with catalog.engine.begin() as conn:
-        inserted = conn.execute(
-            text("INSERT OR IGNORE INTO lease(backend, holder, token, acquired_at, heartbeat_at) "
-                 "VALUES(:b, :h, :t, :n, :n)"),
-            {"b": backend, "h": holder, "t": token, "n": now},
-        ).rowcount
+    with _sql(catalog, write=True) as conn:
+        inserted = conn.execute("INSERT OR IGNORE INTO lease(backend, holder, token, acquired_at, heartbeat_at) "
+                                "VALUES(?, ?, ?, ?, ?)", (backend, holder, token, now, now)).rowcount
     if inserted == 1:
         return Lease(catalog, backend, holder, token)
     info = read_lease(catalog, backend)
@@ -134,12 +151,9 @@ def acquire(catalog: Catalog, backend: str, stale_s: float = STALE_S, holder: st
         return acquire(catalog, backend, stale_s, holder)
     if is_live(info, stale_s):
         raise LeaseHeld(info)
-    with catalog.engine.begin() as conn:
-        taken = conn.execute(
-            text("UPDATE lease SET holder=:h, token=:t, acquired_at=:n, heartbeat_at=:n "
-                 "WHERE backend=:b AND token=:old"),
-            {"b": backend, "h": holder, "t": token, "n": now, "old": info.token},
-        ).rowcount
+    with _sql(catalog, write=True) as conn:
+        taken = conn.execute("UPDATE lease SET holder=?, token=?, acquired_at=?, heartbeat_at=? "
+                             "WHERE backend=? AND token=?", (holder, token, now, now, backend, info.token)).rowcount
     if taken != 1:
         info = read_lease(catalog, backend)
         if info is None:
@@ -164,11 +178,9 @@ class Lease:
 
     def heartbeat(self) -> None:
         """Refresh the heartbeat; LeaseLost if someone else holds it now."""
-        with self.catalog.engine.begin() as conn:
-            n = conn.execute(
-                text("UPDATE lease SET heartbeat_at=:n WHERE backend=:b AND token=:t"),
-                {"n": _fmt(_now()), "b": self.backend, "t": self.token},
-            ).rowcount
+        with _sql(self.catalog, write=True) as conn:
+            n = conn.execute("UPDATE lease SET heartbeat_at=? WHERE backend=? AND token=?",
+                             (_fmt(_now()), self.backend, self.token)).rowcount
         if n != 1:
             raise LeaseLost(f"lease on backend {self.backend} was taken over by another worker")
 
@@ -176,13 +188,11 @@ class Lease:
         if self.released:
             return
         self.released = True
-        with self.catalog.engine.begin() as conn:
-            conn.execute(text("DELETE FROM lease WHERE backend=:b AND token=:t"),
-                         {"b": self.backend, "t": self.token})
+        with _sql(self.catalog, write=True) as conn:
+            conn.execute("DELETE FROM lease WHERE backend=? AND token=?", (self.backend, self.token))
 
 
 def age_for_test(catalog: Catalog, backend: str, seconds: float) -> None:
     """Push a lease's heartbeat into the past (tests and `jobs` diagnostics)."""
-    with catalog.engine.begin() as conn:
-        conn.execute(text("UPDATE lease SET heartbeat_at=:n WHERE backend=:b"),
-                     {"n": _fmt(_now() - timedelta(seconds=seconds)), "b": backend})
+    with _sql(catalog, write=True) as conn:
+        conn.execute("UPDATE lease SET heartbeat_at=? WHERE backend=?", (_fmt(_now() - timedelta(seconds=seconds)), backend))

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gentui.catalog.db import Catalog
-from gentui.catalog.models import Sweep
 from gentui.config import Settings
 from gentui.params import FILLED_FROM_WORKFLOW, JobParams, ParamError
-from gentui.queue.jobs import QueueReport, enqueue
+from gentui.queue.store import JobError, JobStore, QueueReport
 from gentui.queue.prompting import variant_label
 from gentui.queue.sweep import Grid, JobSpec, SweepDef, SweepError, expand
 
@@ -38,13 +37,16 @@ def settings_defaults(settings: Settings) -> dict[str, Any]:
 
 
 def previous_axes(catalog: Catalog | None, name: str) -> dict[str, Any]:
+    """The axes a sweep of this name was queued with (its random seeds are reused)."""
     if catalog is None:
         return {}
-    with catalog.session() as s:
-        from sqlmodel import select
-
-        row = s.exec(select(Sweep).where(Sweep.name == name)).first()
-    return dict(row.axes or {}) if row else {}
+    store = JobStore(catalog)
+    try:
+        return dict(store.find_sweep(name).axes)
+    except JobError:
+        return {}
+    finally:
+        store.close()
 
 
 def plan_sweep(sweep: SweepDef, settings: Settings, catalog: Catalog | None = None) -> Plan:
@@ -144,7 +146,11 @@ def queue_plan(catalog: Catalog, plan: Plan) -> QueueReport:
     backend = plan.backends[0] if len(plan.backends) == 1 else None
     workflows = {j.params.workflow for j in plan.grid.jobs}
     workflow = workflows.pop() if len(workflows) == 1 else None
-    return enqueue(catalog, sweep.name, spec, plan.grid.axes, plan.grid.jobs, backend=backend, workflow=workflow)
+    store = JobStore(catalog)
+    try:
+        return store.enqueue(sweep.name, spec, plan.grid.axes, plan.grid.jobs, backend=backend, workflow=workflow)
+    finally:
+        store.close()
 
 
 async def validate_plan(plan: Plan, settings: Settings) -> list[str]:

@@ -1,28 +1,41 @@
-"""Recording a job's outcome: files first, then the catalog row, then the job's state.
+"""Recording an attempt that finished: files first, then the catalog row, then `done`.
 
-File writing and indexing (Pillow thumbnails, SQLite) run in their own thread
-so the worker's event loop keeps following the next job meanwhile.
+`done` means the image and its sidecar are on disk and indexed. The job is
+`recording` meanwhile. If the user cancels it before `done` is set, the cancel
+wins: what was written is removed again. If the catalog stays locked, indexing
+is retried until `RECORD_LIMIT_S`; then the job fails with the reason and the
+files are kept for `gentui import`. File writing and indexing (Pillow
+thumbnails, SQLite) run in their own thread, so the worker's event loop keeps
+following the next job meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
-from sqlalchemy import text
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gentui.backends.base import RunOutcome
 from gentui.catalog.db import Catalog
+from gentui.catalog.remove import remove_results
 from gentui.config import Settings
-from gentui.params import JobParams
-from gentui.queue.jobs import now_text
-from gentui.queue.results import ResultWriteError, cleanup_outputs, write_results
+from gentui.queue.lease import read_lease
+from gentui.queue.results import ResultWriteError, cleanup_outputs, remove_written, write_results
+from gentui.queue.store import Fence, JobState
+
+if TYPE_CHECKING:
+    from gentui.queue.lane import Attempt
+
+RECORD_LIMIT_S = 120.0
+"""How long a finished job waits for a locked catalog before it fails (its files kept)."""
+LOCK_RETRY_S = 0.5
 
 
 class Recorder:
-    """Turns RunOutcomes into results on disk, catalog rows and job states."""
+    """Turns finished attempts into results on disk, catalog rows and job states."""
 
     def __init__(self, worker: Any, settings: Settings, catalog: Catalog):
         self.worker = worker
@@ -30,59 +43,78 @@ class Recorder:
         self.catalog = catalog
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="gentui-results")
 
-    async def record(self, job_id: int, backend: str, outcome: RunOutcome) -> None:
+    async def record(self, a: Attempt, backend: str, outcome: RunOutcome, fence: Fence) -> None:
         """Record in the results thread; a cancelled caller does not stop (or corrupt) it."""
         loop = asyncio.get_running_loop()
-        await asyncio.shield(loop.run_in_executor(self.pool, self._record_and_clean, job_id, backend, outcome))
+        await asyncio.shield(loop.run_in_executor(self.pool, self._record_and_clean, a, backend, outcome, fence))
 
-    def _record_and_clean(self, job_id: int, backend: str, outcome: RunOutcome) -> None:
-        try:
-            self.record_sync(job_id, backend, outcome)
-        finally:
-            cleanup_outputs(outcome)
+    def discard(self, outcome: RunOutcome) -> None:
+        cleanup_outputs(outcome)
 
     async def drain(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self.pool, lambda: None)
 
-    def _exec(self, sql: str, **params: Any) -> int:
-        with self.catalog.engine.begin() as conn:
-            return conn.execute(text(sql), params).rowcount
+    def _record_and_clean(self, a: Attempt, backend: str, outcome: RunOutcome, fence: Fence) -> None:
+        try:
+            self.record_sync(a, backend, outcome, fence)
+        finally:
+            cleanup_outputs(outcome)
 
-    def record_sync(self, job_id: int, backend: str, outcome: RunOutcome) -> None:
-        now = now_text()
-        if outcome.status == "done":
-            if not outcome.images:
-                self._finish(job_id, "failed", f"backend {backend} finished but returned no image", now)
-                return
-            try:
-                ids = self.write(job_id, backend, outcome)
-            except ResultWriteError as e:
-                self._finish(job_id, "failed", str(e), now)
-                return
-            self._exec("UPDATE job SET state='done', result_ids=:r, error=NULL, step=CASE WHEN total>0 THEN total "
-                       "ELSE step END, started_at=COALESCE(started_at, submitted_at), finished_at=:now, updated_at=:now "
-                       "WHERE id=:i AND state IN ('submitted','running','cancelled')",
-                       r=json.dumps(ids), now=now, i=job_id)
-        elif outcome.status == "interrupted":
-            self._finish(job_id, "interrupted", outcome.error or "interrupted", now)
-        else:
-            self._finish(job_id, "failed", outcome.error or "failed on the backend", now)
+    def record_sync(self, a: Attempt, backend: str, outcome: RunOutcome, fence: Fence) -> None:
+        store = self.worker.store
+        if not store.holds(a.job_id, a.prompt_id, (JobState.RECORDING,)):
+            return  # cancelled meanwhile
+        if not outcome.images:
+            store.move_attempt("fail", a.job_id, a.prompt_id, fence,
+                               error=f"backend {backend} finished but returned no image")
+            return
+        try:
+            paths = write_results(self.settings.output_dir, a.job_id, a.sweep_id, a.label, a.params, outcome, backend)
+        except ResultWriteError as e:
+            store.move_attempt("fail", a.job_id, a.prompt_id, fence, error=str(e))
+            return
+        try:
+            ids = self._index(paths)
+        except _Unindexed as e:
+            store.move_attempt("fail", a.job_id, a.prompt_id, fence, error=str(e))
+            return
+        if store.move_attempt("done", a.job_id, a.prompt_id, fence, result_ids=ids):
+            return
+        lease = read_lease(self.catalog, backend)
+        if lease is not None and lease.token == fence.token:
+            # Still our lane: the user cancelled while it was recorded. The cancel wins.
+            remove_results(self.catalog, ids)
+            remove_written(paths)
 
-    def _finish(self, job_id: int, state: str, error: str, now: str) -> None:
-        self._exec("UPDATE job SET state=:s, error=:e, finished_at=:now, updated_at=:now "
-                   "WHERE id=:i AND state IN ('submitted','running')", s=state, e=error[:4000], now=now, i=job_id)
-
-    def write(self, job_id: int, backend: str, outcome: RunOutcome) -> list[int]:
-        with self.catalog.engine.connect() as conn:
-            row = conn.execute(text("SELECT params, label, sweep_id FROM job WHERE id=:i"), {"i": job_id}).first()
-        params = JobParams.from_json(row[0] or {})
-        paths = write_results(self.settings.output_dir, job_id, row[2], row[1] or "", params, outcome, backend)
-        from gentui.catalog.importer import index_image
+    def _index(self, paths: list[Path]) -> list[int]:
+        from gentui.catalog.importer import ImportFailed, index_image
 
         ids = []
         for path in paths:
-            try:
-                ids.append(index_image(self.catalog, path, self.settings.thumbnail_dir))
-            except Exception as e:  # noqa: BLE001 - the files are the truth; `gentui import` can index later
-                self.worker.log(f"job {job_id}: written to {path} but not indexed ({e}); run `gentui import {path}`")
+            deadline = time.monotonic() + RECORD_LIMIT_S
+            while True:
+                try:
+                    ids.append(index_image(self.catalog, path, self.settings.thumbnail_dir))
+                    break
+                except (ImportFailed, sqlite3.OperationalError) as e:
+                    if "locked" not in str(e) or time.monotonic() > deadline:
+                        raise _Unindexed(f"written to {path} but not indexed ({_reason(e)}); the files are kept: "
+                                         f"run `gentui import {path.parent}` once the catalog can be written") from None
+                    time.sleep(LOCK_RETRY_S)
         return ids
+
+    def housekeep(self, backend: str) -> None:
+        """Remove what a killed predecessor left half-done: partial downloads and temp files of this lane."""
+        incoming = self.settings.output_dir / ".incoming" / backend
+        if incoming.is_dir():
+            for p in incoming.iterdir():
+                if p.is_file():
+                    p.unlink(missing_ok=True)
+
+
+class _Unindexed(Exception):
+    pass
+
+
+def _reason(e: Exception) -> str:
+    return getattr(e, "reason", None) or str(e)

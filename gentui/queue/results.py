@@ -3,8 +3,10 @@
 Names are readable and safe: `{sweep}/{seed}_w{weight}_{variant}.png`, every
 component sanitized, a server's filename never used as a path, a collision
 gets a suffix. Both files are written atomically (temp file + rename), the
-image first; if the sidecar cannot be written the image is removed again, so
-a full or read-only disk leaves no partial result behind.
+sidecar first: if the image cannot be written the sidecar is removed again, so
+a full or read-only disk leaves no partial result behind, and a worker killed
+between the two leaves a sidecar that the next attempt recognises and finishes
+(never a second `_2` copy).
 """
 
 from __future__ import annotations
@@ -77,11 +79,13 @@ def build_sidecar(job_id: int, sweep_id: int | None, params: JobParams, outcome:
     return data
 
 
-def _choose_path(folder: Path, stem: str, suffix: str, prompt_id: str, index: int) -> tuple[Path, bool]:
-    """A free path for the image, or the one this very output was already written to.
+def _choose_path(folder: Path, stem: str, suffix: str, job_id: int, prompt_id: str, index: int) -> tuple[Path, bool]:
+    """A free path for the image, or the one this very output was already (or half) written to.
 
-    Returns (path, already_written): after a crash between writing and marking
-    the job done, the second attempt finds its own files instead of duplicating.
+    Returns (path, already_written). The sidecar is written before the image, so
+    after a crash a sidecar of this job with no image beside it marks the path
+    to finish, and a pair with this attempt's prompt id is found instead of
+    written twice.
     """
     n = 1
     while True:
@@ -89,12 +93,15 @@ def _choose_path(folder: Path, stem: str, suffix: str, prompt_id: str, index: in
         side = sidecar_path_for(path)
         if not path.exists() and not side.exists():
             return path, False
-        if path.exists() and side.exists() and prompt_id:
+        if side.exists():
             try:
                 old = read_sidecar(side)
             except SidecarError:
                 old = {}
-            if old.get("backend_prompt_id") == prompt_id and old.get("image_index", 0) == index:
+            ours = old.get("job_id") == job_id and old.get("image_index", 0) == index
+            if ours and not path.exists():
+                return path, False  # a predecessor was killed between the sidecar and the image
+            if ours and path.exists() and prompt_id and old.get("backend_prompt_id") == prompt_id:
                 return path, True
         n += 1
 
@@ -114,24 +121,30 @@ def write_results(output_dir: Path, job_id: int, sweep_id: int | None, label: st
         stem = image_stem(params, label)
         for i, image in enumerate(outcome.images):
             s = stem if len(outcome.images) == 1 else f"{stem}_{i + 1}"
-            path, done = _choose_path(folder, s, _suffix(image), outcome.prompt_id, i)
+            path, done = _choose_path(folder, s, _suffix(image), job_id, outcome.prompt_id, i)
             if not done:
                 payload = Path(image.path).read_bytes()
-                atomic_write_bytes(path, payload)
-                written.append(path)
                 side = sidecar_path_for(path)
                 write_sidecar(side, _jsonable(build_sidecar(job_id, sweep_id, params, outcome, backend, i)))
                 written.append(side)
+                atomic_write_bytes(path, payload)
+                written.append(path)
             paths.append(path)
     except OSError as e:
-        for p in reversed(written):
-            try:
-                p.unlink()
-            except OSError:
-                pass
+        remove_written(written)
         where = e.filename or folder
         raise ResultWriteError(f"cannot write the result to {where}: {e.strerror or e}") from None
     return paths
+
+
+def remove_written(paths: list[Path]) -> None:
+    """Remove images (and their sidecars) this job wrote: a failed write, or a cancel that won."""
+    for p in reversed(paths):
+        for q in (p, sidecar_path_for(p)) if p.suffix.lower() in IMAGE_SUFFIXES else (p,):
+            try:
+                q.unlink()
+            except OSError:
+                pass
 
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:

@@ -10,10 +10,7 @@ is not sent: it fails with the reason, the user's text stays in the job, and
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
-
-from sqlalchemy import text
 
 from gentui.params import JobParams
 
@@ -22,14 +19,14 @@ class TranslationError(Exception):
     """The prompt could not be translated; the job was not sent."""
 
 
-async def translate_params(worker: Any, job_id: int, params: JobParams) -> JobParams:
-    """Fill `prompt_en` and `translation` and store them in the job row."""
+async def translate_params(worker: Any, job_id: int, prompt_id: str, params: JobParams) -> JobParams:
+    """Fill `prompt_en` and `translation` and keep them in the job row (for this attempt)."""
     if params.prompt_en is not None and params.translation is not None:
         return params
     text_en, record = await asyncio.to_thread(_translate, worker, params.prompt_src or "", params.skip_translate)
     params = params.with_(prompt_en=text_en, translation=record)
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(worker.db_pool, _store, worker.catalog, job_id, params)
+    await loop.run_in_executor(worker.db_pool, worker.store.store_params, job_id, prompt_id, params)
     return params
 
 
@@ -44,8 +41,3 @@ def _translate(worker: Any, source: str, skip: bool) -> tuple[str, dict[str, Any
             "retry it with `gentui jobs retry ID` once Ollama answers, or queue it with --skip-translate"
         ) from None
     return result.text, result.to_sidecar()
-
-
-def _store(catalog: Any, job_id: int, params: JobParams) -> None:
-    with catalog.engine.begin() as conn:
-        conn.execute(text("UPDATE job SET params=:p WHERE id=:i"), {"p": json.dumps(params.to_json()), "i": job_id})

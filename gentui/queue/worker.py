@@ -2,24 +2,24 @@
 
 `Worker` runs a `Lane` (gentui.queue.lane) for each backend whose lease it
 holds, until stopped or, with `exit_when_idle`, until the queue is empty.
-It owns what the lanes share: the catalog thread, the results recorder,
-translation, and which backends refused which any-backend jobs.
+It owns what the lanes share: the job store and its thread, the results
+recorder, translation, and which backends refused which any-backend jobs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
+from gentui.backends.base import Backend
 from gentui.catalog.db import Catalog
 from gentui.config import Settings
 from gentui.params import JobParams
 from gentui.queue.lane import POLL_S, Lane
 from gentui.queue.lease import Lease, acquire
 from gentui.queue.record import Recorder
+from gentui.queue.store import JobStore
 
 __all__ = ["Lane", "Worker"]
 
@@ -29,9 +29,11 @@ class Worker:
 
     def __init__(self, settings: Settings, catalog: Catalog, backends: list[str], *, prequeue: int = 1,
                  exit_when_idle: bool = False, log: Callable[[str], None] = print,
-                 stop_when: Callable[[], bool] | None = None, make_backend: Callable[..., Any] | None = None):
+                 stop_when: Callable[[], bool] | None = None,
+                 make_backend: Callable[[str, Settings], Backend] | None = None):
         self.settings = settings
         self.catalog = catalog
+        self.store = JobStore(catalog)
         self.backend_names = backends
         self.prequeue = prequeue
         self.exit_when_idle = exit_when_idle
@@ -46,16 +48,7 @@ class Worker:
         self.refusals: dict[int, list[str]] = {}
         self.lanes: list[Lane] = []
         self._make_backend = make_backend
-        self._takes_id: dict[int, bool] = {}
-
-    def submit_takes_id(self, backend: Any) -> bool:
-        key = id(backend)
-        if key not in self._takes_id:
-            try:
-                self._takes_id[key] = "prompt_id" in inspect.signature(backend.submit).parameters
-            except (TypeError, ValueError):
-                self._takes_id[key] = False
-        return self._takes_id[key]
+        self._control_seen: dict[str, str] = {}
 
     def acquire_leases(self) -> list[Lease]:
         """Take every backend's lease or none (LeaseHeld names the holder)."""
@@ -69,15 +62,19 @@ class Worker:
             raise
         return got
 
-    async def run(self, leases: list[Lease] | None = None) -> None:
+    def make_backend(self, name: str) -> Backend:
+        if self._make_backend is not None:
+            return self._make_backend(name, self.settings)
         from gentui.backends.registry import make_backend
 
-        make = self._make_backend or make_backend
+        return make_backend(name, self.settings)
+
+    async def run(self, leases: list[Lease] | None = None) -> None:
         leases = leases if leases is not None else self.acquire_leases()
         watcher = asyncio.create_task(self._watch_stop())
         try:
             for lease in leases:
-                self.lanes.append(Lane(self, lease.backend, make(lease.backend, self.settings), lease))
+                self.lanes.append(Lane(self, lease.backend, self.make_backend(lease.backend), lease))
             await asyncio.gather(*(lane.run() for lane in self.lanes))
         finally:
             for lease in leases[len(self.lanes):]:
@@ -93,6 +90,7 @@ class Worker:
                 if not lane.lost:
                     lane.lease.release()
             self.db_pool.shutdown(wait=True)
+            self.store.close()
 
     async def _watch_stop(self) -> None:
         while not self.stopping.is_set():
@@ -106,16 +104,32 @@ class Worker:
         for lane in self.lanes:
             lane.wake.set()
 
+    def other_lanes_params(self, lane: Lane) -> list[JobParams]:
+        """What the other lanes run or just submitted (so a lane leaves those jobs' neighbours to them)."""
+        out = []
+        for other in self.lanes:
+            if other is not lane:
+                out += [a.params for a in other.inflight.values()]
+                if other.last_params is not None:
+                    out.append(other.last_params)
+        return out
+
     def refuse(self, lane: str, job_id: int, reason: str) -> None:
-        """A backend lacks what an any-backend job needs; fail it once every lane refused."""
+        """A backend lacks what an any-backend job needs; fail it once every lane refused (store thread)."""
         self.refused_by.setdefault(lane, set()).add(job_id)
         self.refusals.setdefault(job_id, []).append(f"{lane}: {reason}")
         if all(job_id in self.refused_by.get(n, set()) for n in self.backend_names):
-            self.db_pool.submit(self.lanes[0]._fail, job_id, "no backend has what it needs: "
-                                + "; ".join(self.refusals[job_id]), ("queued",))
+            self.store.refuse(job_id, "no backend has what it needs: " + "; ".join(self.refusals[job_id]))
 
-    async def prepare(self, job_id: int, params: JobParams) -> JobParams:
-        """Translate the prompt if it needs it; the job's params keep the result."""
+    def resumed(self, backend: str) -> bool:
+        """Has the user paused or resumed this backend since we last asked (a signal to try again now)?"""
+        stamp = self.store.control_stamp(backend)
+        seen = self._control_seen.setdefault(backend, stamp)
+        self._control_seen[backend] = stamp
+        return stamp != seen
+
+    async def prepare(self, job_id: int, prompt_id: str, params: JobParams) -> JobParams:
+        """Translate the prompt if it needs it; the job's row keeps the result."""
         from gentui.queue.translation import translate_params
 
-        return await translate_params(self, job_id, params)
+        return await translate_params(self, job_id, prompt_id, params)

@@ -21,6 +21,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from gentui.catalog.db import Catalog, open_catalog
 from gentui.config import Settings
+from gentui.queue.control import Action
 from gentui.tui.commands import GentuiCommands
 from gentui.tui.data import images
 from gentui.tui.data.jobs import QueueSnapshot, poll_queue
@@ -151,37 +152,23 @@ class GentuiApp(App[int]):
             self.call_from_thread(self.notify, what, timeout=4)
 
     @work(thread=True, group="queue-control", exit_on_error=False)
-    def control_job(self, action: str, job_id: int | None = None, backend: str | None = None) -> None:
-        """cancel / retry / front / interrupt / pause / resume, through `gentui.queue.jobs`."""
-        from gentui.queue import jobs
+    def control_job(self, action: Action | str, job_id: int | None = None, backend: str | None = None) -> None:
+        """A queue action from a key or the palette, through the same service as `gentui jobs`."""
+        from gentui.queue.control import QueueService
+        from gentui.queue.store import JobError
 
+        service = QueueService(self.settings, self.catalog)
         try:
-            if action == "cancel":
-                done = jobs.cancel(self.catalog, [job_id] if job_id else None)
-                msg = f"cancelled job {job_id}" if done else f"job {job_id} was not active"
-            elif action == "retry":
-                done_ids = jobs.retry(self.catalog, [job_id] if job_id else None)
-                msg = f"job {job_id} queued again" if done_ids else f"job {job_id} cannot be retried"
-                if done_ids and self.start_worker:
-                    self.call_from_thread(self.ensure_worker)
-            elif action == "front":
-                jobs.move_to_front(self.catalog, int(job_id or 0))
-                msg = f"job {job_id} runs next"
-            elif action == "interrupt":
-                job = jobs.interrupt(self.catalog, job_id, backend)
-                msg = f"interrupting job {job.id}"
-            elif action in ("pause", "resume"):
-                names = [backend] if backend else [n for n, b in self.settings.backends.items() if b.enabled]
-                for name in names:
-                    jobs.set_paused(self.catalog, name, action == "pause")
-                msg = ("paused: running jobs finish, nothing new starts" if action == "pause"
-                       else "queue resumed")
-            else:
-                raise ValueError(f"unknown queue action {action}")
-        except Exception as e:  # JobError and friends: the message is for the user
+            res = service.do(Action(action), job_id, backend)
+        except (JobError, ValueError) as e:  # the message is for the user
             self.call_from_thread(self.notify, str(e), severity="warning")
             return
-        self.call_from_thread(self.notify, msg, timeout=3)
+        finally:
+            service.store.close()
+        if res.action == Action.RETRY and res.changed and self.start_worker:
+            self.call_from_thread(self.ensure_worker)
+        severity = "warning" if res.skipped and not res.changed else "information"
+        self.call_from_thread(self.notify, res.message(), severity=severity, timeout=4)
         self.post_message(self.QueuePolled(poll_queue(self.catalog, self.snapshot)))
 
     # -- health ---------------------------------------------------------------

@@ -11,14 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import func
-from sqlmodel import select
-
 from gentui.catalog.db import Catalog
-from gentui.catalog.models import Job, Lease, QueueControl, Result, Sweep
+from gentui.queue.store import PENDING, TERMINAL, JobStore
 
-ACTIVE = ("queued", "submitted", "running")
-FINISHED = ("done", "failed", "cancelled", "interrupted")
+ACTIVE = tuple(PENDING)
+FINISHED = tuple(TERMINAL)
 
 
 @dataclass(frozen=True)
@@ -70,52 +67,44 @@ def _seconds(a: datetime | None, b: datetime | None) -> float | None:
 
 def live_workers(catalog: Catalog, now: datetime | None = None) -> list[str]:
     """`backend: holder` for each lease with a fresh heartbeat and a live holder."""
-    from gentui.queue.lease import is_live, read_lease
+    from gentui.queue.lease import is_live, list_leases
 
-    with catalog.session() as s:
-        backends = list(s.exec(select(Lease.backend)))
-    out = []
-    for backend in backends:
-        info = read_lease(catalog, backend)
-        if info is not None and is_live(info):
-            out.append(f"{backend}: {info.holder}")
-    return out
+    return [f"{info.backend}: {info.holder}" for info in list_leases(catalog) if is_live(info)]
 
 
 def poll_queue(catalog: Catalog, last: QueueSnapshot | None = None, recent: int = 6,
                limit: int = 300) -> QueueSnapshot:
     """Read the queue (blocking). The result count is recounted only when results were added."""
     now = datetime.now(timezone.utc)
-    with catalog.session() as s:
-        active = list(s.exec(select(Job).where(Job.state.in_(ACTIVE))  # type: ignore[attr-defined]
-                             .order_by(Job.position, Job.id).limit(limit)))
-        n_active = s.exec(select(func.count()).select_from(Job)
-                          .where(Job.state.in_(ACTIVE))).one()  # type: ignore[attr-defined]
-        done = list(s.exec(select(Job).where(Job.state.in_(FINISHED))  # type: ignore[attr-defined]
-                           .order_by(Job.updated_at.desc()).limit(recent)))  # type: ignore[attr-defined]
-        sweep_ids = {j.sweep_id for j in active if j.sweep_id is not None}
+    store = JobStore(catalog)
+    try:
+        active, n_active = store.active(limit)
+        done = store.recent_finished(recent)
+        names = store.sweep_names(j.sweep_id for j in active)
+        paused = tuple(store.paused_backends())
         sweeps = []
-        names = {sid: s.get(Sweep, sid) for sid in sorted(sweep_ids)}
-        paused = tuple(sorted(c.backend for c in s.exec(select(QueueControl)) if c.paused))
-        max_id = s.exec(select(func.max(Result.id))).one() or 0
-        if last is not None and last.max_result_id == max_id:
-            n_results = last.result_count
-        else:
-            n_results = s.exec(select(func.count()).select_from(Result)).one()
-    from gentui.queue.jobs import sweep_progress
-
-    for sid, sweep in names.items():
-        if sweep is None:
-            continue
-        p = sweep_progress(catalog, sweep.name)
-        sweeps.append(SweepProgress(sid, sweep.name, p.counts.get("done", 0), p.counts.get("failed", 0),
-                                    p.total, p.eta_s))
-    running = sorted((j for j in active if j.state != "queued"), key=lambda j: j.id or 0)
-    queued = [j for j in active if j.state == "queued"]
+        for sid, name in sorted(names.items()):
+            p = store.sweep_progress(name)
+            sweeps.append(SweepProgress(sid, name, p.counts.get("done", 0), p.counts.get("failed", 0), p.total, p.eta_s))
+    finally:
+        store.close()
+    max_id, n_results = _result_counts(catalog, last)
     lines = []
-    for j in running + queued + done:
+    for j in active + done:
         end = j.finished_at if j.state in FINISHED else now
-        lines.append(JobLine(int(j.id or 0), j.label or f"job {j.id}", j.state, j.step, j.total,
-                             j.sweep_id, j.error or "", _seconds(j.started_at, end), j.backend or ""))
+        lines.append(JobLine(j.id, j.label or f"job {j.id}", j.state.value, j.step, j.total, j.sweep_id,
+                             j.error or "", _seconds(j.started_at, end), j.backend or ""))
     return QueueSnapshot(tuple(lines), tuple(sweeps), int(n_active), paused,
                          tuple(live_workers(catalog, now)), int(max_id), int(n_results))
+
+
+def _result_counts(catalog: Catalog, last: QueueSnapshot | None) -> tuple[int, int]:
+    """(largest result id, number of results); counted again only when a result was added."""
+    conn = catalog.connect()
+    try:
+        max_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM result").fetchone()[0]
+        if last is not None and last.max_result_id == max_id:
+            return max_id, last.result_count
+        return max_id, conn.execute("SELECT COUNT(*) FROM result").fetchone()[0]
+    finally:
+        conn.close()

@@ -17,9 +17,9 @@ from textual.widget import Widget
 
 from gentui.tui.data.jobs import JobLine, QueueSnapshot
 
-ICONS = {"queued": "·", "submitted": "»", "running": "▶", "done": "✓", "failed": "✗",
+ICONS = {"queued": "·", "submitted": "»", "running": "▶", "recording": "↓", "done": "✓", "failed": "✗",
          "cancelled": "-", "interrupted": "!"}
-STYLES = {"running": "bold", "submitted": "", "queued": "", "done": "green", "failed": "red",
+STYLES = {"running": "bold", "recording": "bold", "submitted": "", "queued": "", "done": "green", "failed": "red",
           "cancelled": "dim", "interrupted": "yellow"}
 
 

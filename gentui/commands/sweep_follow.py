@@ -1,4 +1,4 @@
-"""Following a sweep from the command line: run it here, or watch the worker that does.
+"""`gentui sweep` following its sweep: run it here, or watch the worker that does.
 
 If no worker holds a backend the sweep needs, this process takes the lease and
 runs the lane itself until the sweep is finished; otherwise it reads progress
@@ -21,23 +21,23 @@ from rich.progress import (
 
 from gentui.catalog.db import Catalog
 from gentui.config import Settings
-from gentui.queue import jobs as J
 from gentui.queue.lease import Lease, LeaseHeld, acquire
+from gentui.queue.store import JobError, JobStore, SweepProgress
 
 REFRESH_S = 0.25
 
 
-def _eta_text(p: J.SweepProgress) -> str:
+def _eta_text(p: SweepProgress) -> str:
     if p.eta_s is None:
         return "ETA -"
     s = int(p.eta_s + 0.5)
     return f"ETA {s // 60}m{s % 60:02d}s" if s >= 60 else f"ETA {s}s"
 
 
-def _running_text(catalog: Catalog, name: str) -> str:
+def _running_text(store: JobStore, name: str) -> str:
     try:
-        jobs = J.list_jobs(catalog, sweep=name, state=["running", "submitted"])
-    except J.JobError:
+        jobs = store.list(sweep=name, states=["running", "submitted"])
+    except JobError:
         return ""
     for j in jobs:
         if j.state == "running":
@@ -45,10 +45,10 @@ def _running_text(catalog: Catalog, name: str) -> str:
     return f"{jobs[0].label} (on the server's queue)" if jobs else ""
 
 
-def _summary(console: Console, p: J.SweepProgress, catalog: Catalog, name: str) -> int:
+def _summary(console: Console, p: SweepProgress, store: JobStore, name: str) -> int:
     parts = [f"{n} {s}" for s, n in sorted(p.counts.items())]
     console.print(f"sweep {name}: " + ", ".join(parts))
-    bad = J.list_jobs(catalog, sweep=name, state=["failed", "interrupted"])
+    bad = store.list(sweep=name, states=["failed", "interrupted"])
     for j in bad[:10]:
         console.print(f"  job {j.id} {j.label}: {j.state}: {j.error}")
     if bad:
@@ -92,8 +92,10 @@ async def _follow(settings: Settings, catalog: Catalog, name: str, leases: list[
                   backends: list[str | None]) -> int:
     from gentui.queue.worker import Worker
 
+    store = JobStore(catalog)
+
     def finished() -> bool:
-        return J.sweep_progress(catalog, name).is_finished
+        return store.sweep_progress(name).is_finished
 
     worker = None
     task = None
@@ -110,11 +112,11 @@ async def _follow(settings: Settings, catalog: Catalog, name: str, leases: list[
     with Progress(TextColumn("[bold]{task.fields[sweep]}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[eta]}"), TimeElapsedColumn(), TextColumn("{task.fields[now]}"),
                   console=console, transient=False) as bar:
-        prog = J.sweep_progress(catalog, name)
+        prog = store.sweep_progress(name)
         tid = bar.add_task("sweep", total=prog.total, sweep=name, eta="", now="")
         while True:
-            prog = await asyncio.to_thread(J.sweep_progress, catalog, name)
-            now = await asyncio.to_thread(_running_text, catalog, name)
+            prog = await asyncio.to_thread(store.sweep_progress, name)
+            now = await asyncio.to_thread(_running_text, store, name)
             bar.update(tid, completed=prog.finished, total=prog.total, eta=_eta_text(prog), now=now)
             if prog.is_finished:
                 break
@@ -126,6 +128,7 @@ async def _follow(settings: Settings, catalog: Catalog, name: str, leases: list[
                 if leases:
                     console.print("the worker that held the backend is gone; running the sweep here")
                     bar.stop()
+                    store.close()
                     return await _follow(settings, catalog, name, leases, console, backends)
             await asyncio.sleep(REFRESH_S)
     if task is not None:
@@ -137,5 +140,8 @@ async def _follow(settings: Settings, catalog: Catalog, name: str, leases: list[
         (err,) = await asyncio.gather(task, return_exceptions=True)
         if isinstance(err, BaseException):
             console.print(f"the worker stopped: {err}")
-    return _summary(console, J.sweep_progress(catalog, name), catalog, name)
+    try:
+        return _summary(console, store.sweep_progress(name), store, name)
+    finally:
+        store.close()
 
