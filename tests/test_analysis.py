@@ -51,18 +51,18 @@ def test_bleed_matrix_counts_judged_and_bled_apart(catalog):
     m = bleed_matrix(catalog, [1, 2, 3, 4, 5], rows="weight", cols="layout")
     assert m.row_values == [0.4, 0.8, 1.2, None]
     assert m.col_values == ["cluster", "side_by_side"]
-    assert format_cell(m.cell(0.8, "side_by_side")) == "0% (0/1)"
-    assert format_cell(m.cell(1.2, "side_by_side")) == "100% (1/1)"
-    assert format_cell(m.cell(0.8, "cluster")) == "100% (1/1)"
-    assert format_cell(m.cell(0.4, "side_by_side")) == "- (0/1)"
+    assert format_cell(m.cell(0.8, "side_by_side")) == "0% 0/1 judged"
+    assert format_cell(m.cell(1.2, "side_by_side")) == "100% 1/1 judged"
+    assert format_cell(m.cell(0.8, "cluster")) == "100% 1/1 judged"
+    assert format_cell(m.cell(0.4, "side_by_side")) == "- 0 judged of 1"
     table = matrix_table(m)
-    assert table.headers == ["weight \\ layout", "cluster", "side_by_side", "all"]
+    assert table.headers == ["weight \\ layout", "cluster", "side_by_side", "all", "95% CI"]
     assert table.rows[-1][0] == "none"
 
 
 def test_bleed_matrix_by_feature_and_outcome(catalog):
     m = bleed_matrix(catalog, [1, 2, 3, 4, 5], rows="weight", cols="named", feature="side_ponytail", outcome="migrated")
-    assert format_cell(m.cell(0.8, True)) == "50% (1/2)"
+    assert format_cell(m.cell(0.8, True)) == "50% 1/2 judged"
     with pytest.raises(ValueError, match="unknown outcome"):
         bleed_matrix(catalog, [1], outcome="exploded")
 

@@ -19,6 +19,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widget import Widget
 
+from gentui.catalog.annotations import describe_annotation
 from gentui.catalog.db import Catalog
 from gentui.catalog.sidecar import format_weight
 from gentui.tui.data import images
@@ -26,17 +27,6 @@ from gentui.tui.data.details import ResultDetails, load_details, translation_pat
 from gentui.tui.widgets.thumbnail import Thumbnail
 
 SLOT_STYLE = "bold cyan"
-
-
-def describe_annotation(a: Any) -> str:
-    text = f"{a.feature} {a.outcome}".strip()
-    if a.target:
-        text += f" -> {a.target}"
-    if a.color:
-        text += f" {a.color}"
-    if a.author and a.author != "user":
-        text += f" [{a.author}]"
-    return text
 
 
 def details_text(d: ResultDetails, zoom: int | None = None) -> Text:
