@@ -24,6 +24,7 @@ from gentui.catalog.db import Catalog
 from gentui.catalog.sidecar import format_weight
 from gentui.tui.data import images
 from gentui.tui.data.details import ResultDetails, load_details, translation_path
+from gentui.tui.widgets.readout import extras_text, load_extras
 from gentui.tui.widgets.thumbnail import Thumbnail
 
 SLOT_STYLE = "bold cyan"
@@ -79,6 +80,7 @@ def details_text(d: ResultDetails, zoom: int | None = None) -> Text:
         if slot not in shown:
             t.append(f"  {slot or 'image':<8}", style=SLOT_STYLE)
             t.append(" " + "; ".join(notes) + "\n", style="green")
+    t.append_text(extras_text(d))
     prompt = r.prompt_src or r.prompt_en
     if prompt:
         t.append(" ".join(prompt.split())[:400] + "\n", style="dim italic")
@@ -180,6 +182,8 @@ class Preview(Horizontal):
     def _load(self, result_id: int) -> None:
         try:
             d = load_details(self.catalog, result_id, self.thumbnail_dir)
+            if d is not None:
+                load_extras(d)
         except Exception as e:
             self.post_message(self.Loaded(result_id, None, str(e)))
             return
