@@ -53,7 +53,7 @@ def matrix_renderable(m: Any) -> Table:
     for cv in m.col_values:
         table.add_column(axis_label(m.cols_axis, cv), justify="right", no_wrap=True)
     table.add_column("all", justify="right", style="bold", no_wrap=True)
-    table.add_column("95% CI", justify="right", style="dim", no_wrap=True)
+    table.add_column("95% CI", justify="right", style="dim", no_wrap=True, min_width=8)
     for rv in m.row_values:
         total = m.row_total(rv)
         cells = [_cell_text(m.cell(rv, cv)) for cv in m.col_values]
