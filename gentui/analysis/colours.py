@@ -29,9 +29,9 @@ from gentui.analysis.colour_names import XKCD
 
 BASIS = "XKCD colour survey names, nearest by CIEDE2000 (CIELAB, D65)"
 COLUMN_SLOTS = ("left", "middle", "right")
-PALETTE = 8
-MIN_SHARE = 0.04
-MAX_COLOURS = 5
+PALETTE = 24
+MIN_SHARE = 0.03
+MAX_COLOURS = 6
 SAMPLE = 96
 """Regions are reduced to at most this many pixels on a side before counting colours."""
 

@@ -32,6 +32,8 @@ NOTE_BG = (0, 0, 0)
 PAD = 6
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 DEFAULT_MAX_SIZE = 8192
+LEGEND_VALUE = 160
+"""Longest value (the prompt) the legend prints before cutting it short."""
 
 
 class SheetError(ValueError):
@@ -223,12 +225,15 @@ def make_contact_sheet(results: Sequence[Any], out: str | Path, *, rows: str = "
 
 def _legend_text(results: Sequence[Any], rows: str, cols: str, page: str | None) -> str:
     fixed, _varied = fixed_and_varied(list(results))
-    shown = {"seed", "weight"} & {rows, cols, page or ""}
-    parts = [f"{label} {value}" for label, value in fixed
-             if not (label == "LoRA weight" and "weight" in shown) and label not in ("prompt sent",)
-             and not (label == "seed" and "seed" in shown)]
+    shown = {rows, cols, page or ""}
+    parts = []
+    for label, value in fixed:
+        if label == "prompt sent" or (label == "LoRA weight" and "weight" in shown) or label in shown:
+            continue
+        value = " ".join(value.split())  # a JSON prompt spans lines; the legend is one paragraph
+        parts.append(f"{label} {value if len(value) <= LEGEND_VALUE else value[: LEGEND_VALUE - 3] + '...'}")
     axes = f"rows: {rows}   columns: {cols}" + (f"   pages: {page}" if page else "")
-    return axes + ("\n" + " · ".join(p if len(p) < 240 else p[:237] + "..." for p in parts) if parts else "")
+    return axes + ("\n" + " · ".join(parts) if parts else "")
 
 
 def _tile_path(out: Path, page: str | None, value: Any, t: int, n: int) -> Path:

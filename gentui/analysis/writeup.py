@@ -184,8 +184,9 @@ def build_writeup(catalog: Catalog, rows: Sequence[Any], opts: WriteupOptions, i
         blocks.append(Block("table", table=Table(["parameter", "value"], [[k, v] for k, v in short])))
     if varied:
         blocks.append(Block("para", "Varied: " + ", ".join(f"{k} ({n} values)" for k, n in varied) + "."))
+    values = dict(fixed)
     for k, v in fixed:
-        if k in LONG_PARAMETERS:
+        if k in LONG_PARAMETERS and not (k == "prompt sent" and v == values.get("prompt")):
             blocks += [Block("para", f"{k[0].upper()}{k[1:]}:"), Block("code", v)]
     chars = _characters(catalog, ids)
     if chars:
@@ -258,7 +259,7 @@ def build_writeup(catalog: Catalog, rows: Sequence[Any], opts: WriteupOptions, i
                     problems.append(f"{r.path}: cannot read the image ({e.strerror or e}); left out")
                     continue
                 blocks.append(Block("image", f"#{r.id} {head}", src=src))
-                blocks.append(Block("list", items=_caption(r, j)))
+                blocks.append(Block("list", items=_caption(r, j) + _colour_line(catalog, r)))
     return blocks
 
 
@@ -295,6 +296,16 @@ def _caption(r: Any, j: Any) -> list[str]:
     if j.tags.get(r.id):
         items.append("tags: " + ", ".join(j.tags[r.id]))
     return items
+
+
+def _colour_line(catalog: Catalog, r: Any) -> list[str]:
+    """`measured colours: left: chestnut 31%, ...` (nothing when the picture cannot be read)."""
+    from gentui.analysis.colours import ColourError, readout_for_result, summary
+
+    try:
+        return ["measured colours (XKCD names, whole columns): " + summary(readout_for_result(catalog, r.id))]
+    except ColourError:
+        return []
 
 
 # ---------------------------------------------------------------- rendering

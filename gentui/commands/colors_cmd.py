@@ -63,6 +63,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         for c in reg.colours:
             print(f"  {c.share:>4.0%}  {c.name:<22} {c.hex}  (named colour {c.named_hex}, ΔE00 {c.delta_e:.1f})")
         if not reg.colours:
-            print("  no colour covers 4% of the region")
+            print("  no colour covers 3% of the region")
     print(f"names: {readout.basis}. {readout.note}.")
     return 0
