@@ -8,17 +8,19 @@ import socket
 from pathlib import Path
 
 import pytest
-
 from comfyui_proxy import ComfyProxy
+
 from gentui.backends.base import BackendUnavailable, ValidationFailed
 from gentui.backends.comfyui import ComfyBackend
 from gentui.backends.registry import make_backend
 from gentui.config import BackendSettings, Settings
+from gentui.params import JobParams
 
 pytestmark = pytest.mark.timeout(60)
 
 PARAMS = {"workflow": "anima", "prompt_en": "2girls, side ponytail", "seed": 1293127692,
-          "lora_name": "kanachan-v4.safetensors", "lora_strength": 0.8, "width": 64, "height": 64}
+          "lora_name": "kanachan-v4.safetensors", "lora_strength": 0.8, "width": 64, "height": 64,
+          "use_speed_lora": True, "speed_lora_name": "anima-turbo-lora-v0.2.safetensors", "speed_lora_strength": 1.0}
 
 
 def make(url: str, **kw) -> ComfyBackend:
@@ -40,7 +42,7 @@ class Recorder:
 
 
 async def run_one(backend, params=PARAMS):
-    pid = await backend.submit(dict(params))
+    pid = await backend.submit(JobParams.from_flat(params))
     rec = Recorder()
     out = await backend.follow(pid, rec)
     return pid, out, rec
@@ -58,7 +60,7 @@ async def test_full_run_reports_progress_and_downloads_the_image(simulator):
         h = await b.health()
         assert h.ok and h.version and h.rtt_ms is not None
         assert h.features["simulator"] is True
-        await b.validate(dict(PARAMS))
+        await b.validate(JobParams.from_flat(PARAMS))
         pid, out, rec = await run_one(b)
         assert out.status == "done", out.error
         assert out.prompt_id == pid and pid == pid.lower() and len(pid) == 36
@@ -69,7 +71,7 @@ async def test_full_run_reports_progress_and_downloads_the_image(simulator):
         data = Path(out.images[0].path).read_bytes()
         assert data.startswith(b"\x89PNG")
         assert Path(out.images[0].path).parent == b.download_dir
-        assert out.submitted_graph and out.submitted_graph == b.bind(dict(PARAMS))
+        assert out.submitted_graph and out.submitted_graph == b.bind(JobParams.from_flat(PARAMS))
         assert not list(b.download_dir.glob("*.part")) and not list(b.download_dir.glob(".*"))
         # the same job again is a cached run on the server: still a result
         _, again, rec2 = await run_one(b)
@@ -94,16 +96,16 @@ async def test_unknown_lora_is_refused_listing_the_servers_loras(simulator):
     try:
         bad = {**PARAMS, "lora_name": "nope-v9.safetensors"}
         with pytest.raises(ValidationFailed) as ei:
-            await b.validate(bad)
+            await b.validate(JobParams.from_flat(bad))
         msg = str(ei.value)
         assert "nope-v9.safetensors" in msg and "kanachan-v4.safetensors" in msg and "Character LoRA" in msg
         # the server says the same if the job is posted anyway
         with pytest.raises(ValidationFailed) as ei:
-            await b.submit(bad)
+            await b.submit(JobParams.from_flat(bad))
         msg = str(ei.value)
         assert "nope-v9.safetensors" in msg and "kanachan-v4.safetensors" in msg and "Character LoRA" in msg
         with pytest.raises(ValidationFailed, match="unet|diffusion_models"):
-            await b.validate({**PARAMS, "extra": {"unet": "missing.safetensors"}})
+            await b.validate(JobParams.from_flat({**PARAMS, "extra": {"unet": "missing.safetensors"}}))
     finally:
         await b.close()
 
@@ -111,7 +113,7 @@ async def test_unknown_lora_is_refused_listing_the_servers_loras(simulator):
 async def test_unknown_node_class_is_explained(simulator):
     b = make(simulator.url)
     try:
-        graph = b.bind(dict(PARAMS))
+        graph = b.bind(JobParams.from_flat(PARAMS))
         graph["9"]["class_type"] = "NoSuchSampler"
         with pytest.raises(ValidationFailed, match="no node class 'NoSuchSampler'"):
             await b.validate_graph(graph)
@@ -174,7 +176,7 @@ async def test_websocket_dropped_mid_job_still_completes_once():
         async with ComfyProxy(sim.url) as proxy:
             b = make(proxy.url, poll_s=0.5)
             try:
-                pid = await b.submit({**PARAMS, "steps": 12})
+                pid = await b.submit(JobParams.from_flat({**PARAMS, "steps": 12}))
                 rec = Recorder()
                 task = asyncio.create_task(b.follow(pid, rec))
                 while not any(e.kind == "progress" for e in rec.events):
@@ -198,7 +200,7 @@ async def test_missed_finish_while_socket_down_is_read_from_history():
         async with ComfyProxy(sim.url) as proxy:
             b = make(proxy.url, poll_s=0.3)
             try:
-                pid = await b.submit({**PARAMS, "steps": 5})
+                pid = await b.submit(JobParams.from_flat({**PARAMS, "steps": 5}))
                 await b.ws.close()  # nobody listening while it runs and finishes
                 await asyncio.sleep(0.4)
                 out = await b.follow(pid, Recorder())
@@ -211,8 +213,8 @@ async def test_missed_finish_while_socket_down_is_read_from_history():
 
 async def _one_running_one_pending(b):
     """Two 40-step prompts: the first followed until it makes progress, the second waiting behind it."""
-    a = await b.submit({**PARAMS, "steps": 40})
-    c = await b.submit({**PARAMS, "steps": 40, "seed": 7})
+    a = await b.submit(JobParams.from_flat({**PARAMS, "steps": 40}))
+    c = await b.submit(JobParams.from_flat({**PARAMS, "steps": 40, "seed": 7}))
     rec = Recorder()
     task = asyncio.create_task(b.follow(a, rec))
     while "progress" not in rec.kinds:
@@ -262,8 +264,8 @@ async def test_jobs_api_cancels_running_and_pending():
 async def test_pre_queued_job_events_are_kept_until_followed(simulator):
     b = make(simulator.url)
     try:
-        a = await b.submit(dict(PARAMS))
-        c = await b.submit({**PARAMS, "seed": 99})
+        a = await b.submit(JobParams.from_flat(PARAMS))
+        c = await b.submit(JobParams.from_flat({**PARAMS, "seed": 99}))
         out_a = await b.follow(a, Recorder())
         rec = Recorder()
         out_c = await b.follow(c, rec)
@@ -282,7 +284,7 @@ async def test_server_down_gives_a_clear_error():
         with pytest.raises(BackendUnavailable, match=r"not running.*\[backends\.comfyui\.launch\]"):
             await b.ensure_ready()
         with pytest.raises(BackendUnavailable, match="not reachable"):
-            await b.submit(dict(PARAMS))
+            await b.submit(JobParams.from_flat(PARAMS))
     finally:
         await b.close()
 
@@ -293,7 +295,7 @@ async def test_server_killed_mid_job_reports_unavailable_with_last_error():
     sim = start_simulator(port=0, step_ms=50)
     b = make(sim.url, poll_s=0.2, unreachable_timeout_s=1.0)
     try:
-        pid = await b.submit({**PARAMS, "steps": 100})
+        pid = await b.submit(JobParams.from_flat({**PARAMS, "steps": 100}))
         rec = Recorder()
         task = asyncio.create_task(b.follow(pid, rec))
         while "progress" not in rec.kinds:
@@ -308,7 +310,7 @@ async def test_server_killed_mid_job_reports_unavailable_with_last_error():
 async def test_runtime_error_is_a_failed_outcome_with_the_reason(simulator):
     b = make(simulator.url)
     try:
-        graph = copy.deepcopy(b.bind(dict(PARAMS)))
+        graph = copy.deepcopy(b.bind(JobParams.from_flat(PARAMS)))
         graph["9"]["inputs"]["steps"] = 0
         with pytest.raises(ValidationFailed, match="KSampler"):
             await b.submit_graph(graph)
@@ -343,7 +345,7 @@ async def test_truncated_choice_list_is_completed_from_models_folder():
     b = make(sim.url)
     try:
         with pytest.raises(ValidationFailed) as ei:
-            await b.submit({**PARAMS, "lora_name": "nope.safetensors"})
+            await b.submit(JobParams.from_flat({**PARAMS, "lora_name": "nope.safetensors"}))
         msg = str(ei.value)
         assert "char-29.safetensors" in msg and "list of length" not in msg
     finally:
@@ -360,7 +362,7 @@ async def test_broken_model_fails_at_run_time_with_the_reason():
         "broken": {"loras": ["kanachan-v4.safetensors"]}})
     b = make(sim.url)
     try:
-        await b.validate(dict(PARAMS))
+        await b.validate(JobParams.from_flat(PARAMS))
         _, out, rec = await run_one(b)
         assert out.status == "failed" and "Character LoRA" in out.error
         assert rec.kinds[-1] == "failed"
@@ -384,7 +386,7 @@ async def test_unwritable_output_dir_fails_the_job_without_partial_files(simulat
 
 async def test_a_restarted_client_recovers_a_finished_prompt(simulator):
     first = make(simulator.url)
-    pid = await first.submit(dict(PARAMS))
+    pid = await first.submit(JobParams.from_flat(PARAMS))
     await first.follow(pid, Recorder())
     await first.close()
     second = make(simulator.url)  # new process, new client id: no events for this prompt

@@ -12,6 +12,7 @@ import pytest
 from gentui.backends.base import BackendUnavailable
 from gentui.backends.comfyui import ComfyBackend
 from gentui.config import BackendSettings, LaunchSettings, Settings
+from gentui.params import JobParams
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -48,7 +49,8 @@ async def test_launches_a_down_server_and_stops_it_on_close():
         pid = b.launcher.proc.pid
         log = b.settings.log_dir / "local-server.log"
         assert log.is_file() and "gentui started" in log.read_text()
-        pid_job = await b.submit({"lora_name": "kanachan-v4.safetensors", "width": 64, "height": 64})
+        pid_job = await b.submit(JobParams.from_flat({"lora_name": "kanachan-v4.safetensors", "lora_strength": 1.0,
+                                                          "width": 64, "height": 64}))
         assert (await b.follow(pid_job, lambda e: None)).status == "done"
     finally:
         await b.close()

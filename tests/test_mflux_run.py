@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+from mflux_standin import standin_env, write_standin
 
 from gentui.backends.base import BackendUnavailable, ValidationFailed
 from gentui.backends.mflux import MfluxBackend
 from gentui.config import BackendSettings
-from mflux_standin import standin_env, write_standin
+from gentui.params import JobParams
 
 MAC = ("Darwin", "arm64")
 
@@ -41,7 +42,9 @@ def params(**kw):
     p = {"prompt_en": "2girls, simple background", "seed": 1293127692, "steps": 4, "cfg": 1.0,
          "width": 256, "height": 192}
     p.update(kw)
-    return p
+    if p.get("use_lora") and p.get("lora_name") and p.get("lora_strength") is None:
+        p["lora_strength"] = 1.0
+    return JobParams.from_flat(p)
 
 
 async def run(b, p, on_event=None):

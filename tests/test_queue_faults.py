@@ -210,11 +210,12 @@ def test_disk_full_leaves_no_partial_files(tmp_path):
     script = textwrap.dedent(f"""
         import resource, signal, sys
         from gentui.backends.base import OutputImage, RunOutcome
+        from gentui.params import JobParams
         from gentui.queue.results import ResultWriteError, write_results
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, 16 * 1024))
         outcome = RunOutcome("done", "pid-1", images=[OutputImage(path={str(big)!r}, filename="x.png")])
-        params = {{"sweep": "s", "seed": 1, "use_lora": True, "lora_strength": 0.8}}
+        params = JobParams.from_flat({{"sweep": "s", "seed": 1, "lora_name": "k.safetensors", "lora_strength": 0.8}})
         try:
             write_results({str(out)!r}, 1, 1, "w0.8 s1", params, outcome, "comfyui")
         except ResultWriteError as e:

@@ -60,14 +60,15 @@ def test_example_reproduces_the_seed_sweep():
     sweep = load_sweep_file(EXAMPLE)
     plan = plan_sweep(sweep, Settings())
     jobs = plan.grid.jobs
-    assert [j.params["lora_strength"] for j in jobs] == [0.4, 0.6, 0.8, 1.0, 1.2]
-    assert {j.params["seed"] for j in jobs} == {1293127692}
+    assert [j.params.weight for j in jobs] == [0.4, 0.6, 0.8, 1.0, 1.2]
+    assert {j.params.seed for j in jobs} == {1293127692}
     p = jobs[2].params
-    assert (p["width"], p["height"], p["steps"], p["cfg"], p["sampler"], p["scheduler"]) == (888, 768, 8, 1.0, "er_sde", "simple")
-    assert p["unet"] == "waiANIMA_v10.safetensors" and p["lora_name"] == "kanachan-v4.safetensors"
-    assert p["layout"] == "side_by_side" and len(p["characters"]) == 2
-    assert '"left_character"' in p["prompt_src"] and "kanachan" in p["prompt_src"]
-    assert p["prompt_en"] == p["prompt_src"]  # skip_translate
+    assert (p.width, p.height, p.steps, p.cfg, p.sampler, p.scheduler) == (888, 768, 8, 1.0, "er_sde", "simple")
+    assert p.unet == "waiANIMA_v10.safetensors" and p.character_lora.name == "kanachan-v4.safetensors"
+    assert p.speed_lora.name == "anima-turbo-lora-v0.2.safetensors" and p.speed_lora.strength_model == 1.0
+    assert p.layout == "side_by_side" and len(p.characters) == 2
+    assert '"left_character"' in p.prompt_src and "kanachan" in p.prompt_src
+    assert p.prompt_en == p.prompt_src  # skip_translate
     assert jobs[2].label == "w0.8 s1293127692 named"
     assert len({j.key_hash for j in jobs}) == 5
 
@@ -77,7 +78,7 @@ def test_any_parameter_is_an_axis():
            "params": {"lora_name": "kanachan-v4.safetensors", "skip_translate": True},
            "axes": {"steps": [8, 12], "seeds": [1, 2], "weights": [0.6, 1.0]}}
     plan = plan_sweep(sweep_from_dict(raw, "grid.toml"), Settings())
-    cells = {(j.params["steps"], j.params["seed"], j.params["lora_strength"]) for j in plan.grid.jobs}
+    cells = {(j.params.steps, j.params.seed, j.params.weight) for j in plan.grid.jobs}
     assert len(cells) == 8
     assert "steps=12" in plan.grid.jobs[-1].label
 
@@ -147,13 +148,40 @@ def test_variants_and_layouts_transform_the_prompt():
                   "seeds": 1293127692}
     jobs = plan_sweep(sweep, Settings()).grid.jobs
     assert len(jobs) == 6 and len({j.key_hash for j in jobs}) == 6
-    by = {(j.params["variant"], j.params["layout"]): j.params for j in jobs}
-    assert "Kanachan" in by[("named", "side_by_side")]["prompt_src"]
-    assert "Kanachan" not in by[("unnamed", "side_by_side")]["prompt_src"]
-    assert "kanachan," not in by[("no_trigger", "side_by_side")]["prompt_src"]
-    assert [c["slot"] for c in by[("named", "depth")]["characters"]] == ["front", "back"]
+    by = {(j.params.variant, j.params.layout): j.params for j in jobs}
+    assert "Kanachan" in by[("named", "side_by_side")].prompt_src
+    assert "Kanachan" not in by[("unnamed", "side_by_side")].prompt_src
+    assert "kanachan," not in by[("no_trigger", "side_by_side")].prompt_src
+    assert [c["slot"] for c in by[("named", "depth")].characters] == ["front", "back"]
     assert [j.label for j in jobs][:2] == ["w1.0 s1293127692 named side_by_side", "w1.0 s1293127692 named depth"]
     bad = load_sweep_file(EXAMPLE)
     bad.axes = {"variants": ["set:Nobody.name=X"]}
     with pytest.raises(SweepError, match="kana-2girls.toml: prompt"):
         plan_sweep(bad, Settings())
+
+
+def test_sdxl_jobs_carry_no_speed_lora():
+    """The sdxl workflow has no speed LoRA, so its jobs and sidecars never claim one (issue 9, defect 3)."""
+    raw = {"name": "x", "prompt": {"text": "1girl, red ribbon"},
+           "params": {"workflow": "sdxl", "lora_name": "kanachan-v4.safetensors", "skip_translate": True},
+           "axes": {"weights": [0.6, 1.0]}}
+    jobs = plan_sweep(sweep_from_dict(raw, "x.toml"), Settings()).grid.jobs
+    for j in jobs:
+        assert j.params.speed_lora is None and j.params.character_lora.name == "kanachan-v4.safetensors"
+        side = j.params.sidecar_fields()
+        assert side["use_speed_lora"] is False and side["speed_lora_name"] is None
+        assert [lo["role"] for lo in side["loras"]] == ["character"]
+    raw["params"]["use_speed_lora"] = True
+    with pytest.raises(SweepError, match="workflow 'sdxl' has no speed LoRA"):
+        plan_sweep(sweep_from_dict(raw, "x.toml"), Settings())
+
+
+def test_no_lora_means_no_weight_everywhere():
+    """`weights = none` and --no-lora give a job without a character LoRA: no weight in label, hash or record."""
+    raw = {"name": "x", "prompt": {"text": "1girl"}, "params": {"lora_name": "kanachan-v4.safetensors"},
+           "axes": {"weights": ["none", 0.8]}}
+    off, on = plan_sweep(sweep_from_dict(raw, "x.toml"), Settings()).grid.jobs
+    assert off.params.character_lora is None and off.params.weight is None and off.label.startswith("wnone ")
+    assert off.params.columns()["lora_strength"] is None and off.params.columns()["use_lora"] is False
+    assert on.params.weight == 0.8 and on.label.startswith("w0.8 ")
+    assert off.key_hash != on.key_hash

@@ -11,17 +11,18 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-
 from comfyui_proxy import ComfyProxy
+
 from gentui.backends.base import BackendUnavailable
 from gentui.backends.comfyui import ComfyBackend
 from gentui.config import BackendSettings, Settings
+from gentui.params import JobParams
 
 pytestmark = pytest.mark.timeout(60)
 
 USER, PASSWORD, TOKEN = "ann", "pw-Zq81-secret", "tok-7Hc2-bearer-secret"
 PARAMS = {"workflow": "anima", "prompt_en": "1girl", "seed": 5, "lora_name": "kanachan-v4.safetensors",
-          "width": 64, "height": 64}
+          "lora_strength": 1.0, "width": 64, "height": 64}
 
 
 def backend(url: str, name: str = "gpu", **kw) -> ComfyBackend:
@@ -37,7 +38,7 @@ async def test_basic_auth_on_every_request_and_the_websocket(simulator, monkeypa
         try:
             h = await b.health()
             assert h.ok and h.features["auth"] is True
-            pid = await b.submit(dict(PARAMS))
+            pid = await b.submit(JobParams.from_flat(PARAMS))
             events = []
             out = await b.follow(pid, events.append)
             assert out.status == "done" and len(out.images) == 1
@@ -56,7 +57,7 @@ async def test_bearer_header_from_a_file(simulator, tmp_path):
     async with ComfyProxy(simulator.url, bearer=TOKEN) as proxy:
         b = backend(proxy.url, header_files={"Authorization": str(f)})
         try:
-            _pid = await b.submit(dict(PARAMS))
+            _pid = await b.submit(JobParams.from_flat(PARAMS))
             out = await b.follow(_pid, lambda e: None)
             assert out.status == "done"
             assert proxy.refused == []
@@ -78,7 +79,7 @@ async def test_wrong_password_names_the_backend_and_the_setting(simulator, monke
                 await b.ensure_ready()
             assert "backends.gpu.username" in str(ei.value)
             with pytest.raises(BackendUnavailable, match="401"):
-                await b.submit(dict(PARAMS))
+                await b.submit(JobParams.from_flat(PARAMS))
         finally:
             await b.close()
 
@@ -165,7 +166,7 @@ async def test_tls_with_a_self_signed_certificate(simulator, tmp_path, mode):
         b = backend(proxy.url, headers={"Authorization": f"Bearer {TOKEN}"}, **kw)
         assert b.conn.ws_url("x").startswith("wss://")
         try:
-            pid = await b.submit(dict(PARAMS))
+            pid = await b.submit(JobParams.from_flat(PARAMS))
             out = await b.follow(pid, lambda e: None)
             assert out.status == "done" and len(out.images) == 1
             assert any(p.startswith("/ws?") for _, p, _ in proxy.seen)
@@ -189,13 +190,13 @@ async def test_no_secret_in_anything_the_client_writes_or_raises(simulator, monk
         )
         texts = []
         try:
-            pid = await b.submit(dict(PARAMS))
+            pid = await b.submit(JobParams.from_flat(PARAMS))
             out = await b.follow(pid, lambda e: texts.append(repr(e)))
             assert out.status == "done"
             texts += [repr(out), repr(await b.health()), repr(b.conn.describe())]
             # errors raised by the client
             try:
-                await b.validate({**PARAMS, "lora_name": "nope.safetensors"})
+                await b.validate(JobParams.from_flat({**PARAMS, "lora_name": "nope.safetensors"}))
             except Exception as e:
                 texts.append(str(e))
             monkeypatch.setenv("COMFY_PASS", "bad-" + PASSWORD)

@@ -12,6 +12,7 @@ from sqlmodel import select
 from gentui.catalog.db import open_catalog
 from gentui.catalog.models import Job
 from gentui.config import load_settings
+from gentui.params import JobParams
 from gentui.tui.demo import prepare_demo
 from gentui.tui.launch import prepare_images
 
@@ -27,7 +28,7 @@ def test_prepare_demo_starts_the_simulator_and_queues_the_sweep(gentui_home):
         catalog = open_catalog(settings.catalog_path)
         with catalog.session() as s:
             jobs = list(s.exec(select(Job)))
-        assert sorted(j.params["lora_strength"] for j in jobs) == [0.4, 0.6, 0.8, 1.0, 1.2]
+        assert sorted(JobParams.from_json(j.params).weight for j in jobs) == [0.4, 0.6, 0.8, 1.0, 1.2]
         assert {j.state for j in jobs} == {"queued"}
         # a second demo reuses the simulator and queues the same sweep with a fresh seed
         again = prepare_demo(load_settings())

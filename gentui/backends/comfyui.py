@@ -42,6 +42,7 @@ from gentui.backends.connection import Connection, resolve_connection
 from gentui.backends.launcher import Launcher
 from gentui.backends.workflow import MODEL_INPUTS, load_workflow
 from gentui.config import BackendSettings, Settings
+from gentui.params import JobParams
 
 log = logging.getLogger(__name__)
 
@@ -168,9 +169,10 @@ class ComfyBackend(FollowMixin):
             return False
 
     # -- validation ---------------------------------------------------------------
-    def bind(self, params: dict[str, Any]) -> dict[str, Any]:
-        wf = load_workflow(params.get("workflow") or self.settings.defaults.workflow, self.settings)
-        return wf.bind(params)
+    def bind(self, params: JobParams) -> dict[str, Any]:
+        """The job's workflow graph with its parameters applied (the exact request sent)."""
+        wf = load_workflow(params.workflow or self.settings.defaults.workflow, self.settings)
+        return wf.bind(params.binding_values())
 
     async def _object_info(self, cls: str) -> dict[str, Any]:
         hit = self._info_cache.get(cls)
@@ -199,7 +201,7 @@ class ComfyBackend(FollowMixin):
         folder = folder_of(cls, inp)
         return await self.http.models(folder) if folder else None
 
-    async def validate(self, params: dict[str, Any]) -> None:
+    async def validate(self, params: JobParams) -> None:
         """Refuse a job whose node classes or model files the server lacks, listing what it has."""
         graph = self.bind(params)
         await self.validate_graph(graph)
@@ -225,7 +227,7 @@ class ComfyBackend(FollowMixin):
             raise ValidationFailed("; ".join(problems))
 
     # -- submit -------------------------------------------------------------------
-    async def submit(self, params: dict[str, Any], *, front: bool = False, prompt_id: str | None = None) -> str:
+    async def submit(self, params: JobParams, *, front: bool = False, prompt_id: str | None = None) -> str:
         """Bind the job's workflow and queue it; `prompt_id` lets the caller record the id first."""
         return await self.submit_graph(self.bind(params), front=front, prompt_id=prompt_id)
 

@@ -26,7 +26,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from gentui.backends.base import (
     BackendError,
@@ -47,6 +46,7 @@ from gentui.backends.mflux_command import (
 from gentui.backends.mflux_output import OutputFacts
 from gentui.backends.mflux_runs import LogReader, alive, collect, public_argv, read_json, remove, touch, write_json
 from gentui.config import BackendSettings
+from gentui.params import JobParams
 
 ACTIVE = "active.json"
 INTERRUPT_MARK = "interrupt-requested"
@@ -147,13 +147,13 @@ class MfluxBackend:
             raise BackendUnavailable(f"{self.name}: {health.detail}")
         return health
 
-    async def validate(self, params: dict[str, Any]) -> None:
-        job_from_params(params, self.settings)
+    async def validate(self, params: JobParams) -> None:
+        job_from_params(params.binding_values(), self.settings)
 
     # -- running ---------------------------------------------------------------
-    async def submit(self, params: dict[str, Any], *, front: bool = False, prompt_id: str | None = None) -> str:
+    async def submit(self, params: JobParams, *, front: bool = False, prompt_id: str | None = None) -> str:
         """Queue a run; `prompt_id` (a UUID the worker recorded first) names its folder."""
-        job = job_from_params(params, self.settings)
+        job = job_from_params(params.binding_values(), self.settings)
         try:
             prompt_id = str(uuid.UUID(prompt_id)) if prompt_id else str(uuid.uuid4())
         except ValueError:

@@ -140,7 +140,7 @@ def pick_model(params: dict[str, Any], settings: BackendSettings) -> str:
     mflux models and are ignored here, so a job filled from a workflow's defaults
     still runs on the backend's configured model.
     """
-    ckpt = str(params.get("checkpoint") or "")
+    ckpt = str(params.get("checkpoint") or params.get("model") or "")
     if ckpt in KLEIN_MODELS:
         return ckpt
     if ckpt.startswith("flux2-"):

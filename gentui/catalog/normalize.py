@@ -30,8 +30,9 @@ from gentui.catalog.sidecar import (
     SidecarError,
     characters_from_prompt,
     characters_from_sidecar,
-    normalize_weight,
 )
+from gentui.params import COLUMNS as PARAM_COLUMNS
+from gentui.params import LEGACY_LORA_KEYS, JobParams, clean_text, coerce, kind_of
 
 MAX_FIELD_LEAVES = 400
 MAX_FIELD_TEXT = 1000
@@ -39,29 +40,16 @@ MAX_DEPTH = 32
 LATE_KEYS = ("annotations", "translation", "workflow_api")
 SQLITE_INT_MAX = 2**63 - 1
 
-INT_KEYS = ("seed", "width", "height", "steps", "n_characters", "sweep_id", "job_id", "rating")
-FLOAT_KEYS = ("cfg", "elapsed_s")
-WEIGHT_KEYS = ("lora_strength", "speed_lora_strength")
-BOOL_KEYS = ("use_lora", "use_speed_lora", "skip_translate", "named")
-STR_KEYS = ("backend", "workflow", "model", "sampler", "scheduler", "lora_name", "speed_lora_name",
-            "prompt_src", "prompt_en", "negative", "translator_model", "layout", "variant",
-            "sweep_name", "backend_prompt_id", "status")
-# Other names for a column, tried in order when the column's own key is absent.
-# A value of the wrong type under an alias is ignored quietly: the key may mean
-# something else in that sidecar.
-ALIASES: dict[str, tuple[str, ...]] = {
-    "cfg": ("cfg_scale", "guidance"),
-    "prompt_src": ("text_ja",),
-    "prompt_en": ("prompt", "positive"),
-    "sampler": ("sampler_name",),
-    "negative": ("negative_prompt",),
-    "model": ("checkpoint", "unet", "ckpt_name", "unet_name"),
-    "elapsed_s": ("generation_time_seconds", "generation_time"),
-    "backend_prompt_id": ("prompt_id",),
+# What a result says about how it went (not what it was asked to make: that is
+# `JobParams`, which owns the parameter keys and their columns). key -> (type, aliases)
+OUTCOME_KEYS: dict[str, tuple[type, tuple[str, ...]]] = {
+    "n_characters": (int, ()), "sweep_id": (int, ()), "job_id": (int, ()), "rating": (int, ()),
+    "elapsed_s": (float, ("generation_time_seconds", "generation_time")), "named": (bool, ()),
+    "translator_model": (str, ()), "sweep_name": (str, ()), "backend_prompt_id": (str, ("prompt_id",)),
+    "status": (str, ()),
 }
-RESULT_COLUMNS = (*INT_KEYS, *FLOAT_KEYS, *WEIGHT_KEYS, *BOOL_KEYS, *STR_KEYS, "created_at")
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0", "none", ""}
+LORA_KEYS = ("loras", *LEGACY_LORA_KEYS)
+RESULT_COLUMNS = tuple(dict.fromkeys((*PARAM_COLUMNS, *OUTCOME_KEYS, "created_at")))
 
 
 class IndexedSidecar(NormalizedSidecar):
@@ -72,84 +60,9 @@ class IndexedSidecar(NormalizedSidecar):
         self.values: list[tuple[str, float | None, str | None]] = []
 
 
-def clean_text(s: str) -> str:
-    """Text SQLite can store: lone surrogates (from JSON `\\ud800` escapes) become U+FFFD."""
-    try:
-        s.encode("utf-8")
-        return s
-    except UnicodeEncodeError:
-        return s.encode("utf-8", "replace").decode("utf-8")
-
-
 def _short_number(v: float) -> float:
     """0.6000000000000001 -> 0.6: 12 significant digits is what anyone typed."""
     return float(f"{v:.12g}")
-
-
-def _as_int(v: Any) -> int | None:
-    if isinstance(v, bool):
-        raise TypeError("a boolean")
-    if isinstance(v, int):
-        n = v
-    elif isinstance(v, float) and math.isfinite(v) and v == int(v):
-        n = int(v)
-    elif isinstance(v, str) and v.strip().lstrip("+-").isdigit() and len(v) < 40:
-        n = int(v.strip())
-    else:
-        raise TypeError(_kind(v))
-    if abs(n) > SQLITE_INT_MAX:
-        raise TypeError(f"{n} (outside the 64-bit range the catalog stores)")
-    return n
-
-
-def _as_float(v: Any) -> float:
-    if isinstance(v, bool):
-        raise TypeError("a boolean")
-    if isinstance(v, (int, float)):
-        try:
-            f = float(v)
-        except OverflowError:
-            raise TypeError("a number too large") from None
-    elif isinstance(v, str) and len(v) < 64:
-        try:
-            f = float(v)
-        except ValueError:
-            raise TypeError(f"text {v!r}") from None
-    else:
-        raise TypeError(_kind(v))
-    if not math.isfinite(f):
-        raise TypeError(f"{f} (not a finite number)")
-    return f
-
-
-def _as_bool(v: Any) -> bool:
-    if isinstance(v, bool):
-        return v
-    if isinstance(v, int) and v in (0, 1):
-        return bool(v)
-    if isinstance(v, str) and v.strip().lower() in _TRUE | _FALSE:
-        return v.strip().lower() in _TRUE
-    raise TypeError(_kind(v))
-
-
-def _as_str(v: Any, key: str) -> str:
-    if isinstance(v, str):
-        return clean_text(v)
-    if key in ("prompt_en", "prompt_src") and isinstance(v, (dict, list)):
-        return clean_text(json.dumps(v, ensure_ascii=False))
-    if isinstance(v, (int, float)) and not isinstance(v, bool) and key not in ("prompt_en", "prompt_src", "negative"):
-        return str(v)
-    raise TypeError(_kind(v))
-
-
-def _kind(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, str):
-        return f"text {v[:40]!r}"
-    if isinstance(v, (dict, list)):
-        return "an object" if isinstance(v, dict) else "a list"
-    return type(v).__name__
 
 
 def parse_timestamp(v: Any) -> datetime | None:
@@ -178,54 +91,40 @@ def parse_timestamp(v: Any) -> datetime | None:
     return None
 
 
-def _lookup(data: dict[str, Any], key: str) -> tuple[str, Any, bool] | None:
-    """The key (or first alias) present with a non-null value: (name, value, is_alias)."""
-    v = data.get(key)
-    if v is not None:
-        return key, v, False
-    for alias in ALIASES.get(key, ()):
-        v = data.get(alias)
-        if v is not None:
-            return alias, v, True
-    return None
-
-
 def _column_values(data: dict[str, Any], out: IndexedSidecar) -> None:
+    params, problems = JobParams.from_sidecar(data)
+    out.problems += problems
     f = out.fields
-    for keys, conv in ((INT_KEYS, _as_int), (FLOAT_KEYS, _as_float), (WEIGHT_KEYS, _as_float),
-                       (BOOL_KEYS, _as_bool), (STR_KEYS, None)):
-        for key in keys:
-            found = _lookup(data, key)
-            if found is None:
-                continue
-            name, v, alias = found
-            try:
-                if conv is None:
-                    f[key] = _as_str(v, key)
-                elif key == "elapsed_s" and isinstance(v, str):
-                    f[key] = _as_float(v.strip().split()[0]) if v.strip() else None
-                else:
-                    f[key] = conv(v)
-            except (TypeError, ValueError, IndexError) as e:
-                if not alias:
-                    out.problems.append(f"{name}: expected {_expected(key)}, got {e}; ignored")
-    for key in WEIGHT_KEYS:
-        if key in f:
-            f[key] = normalize_weight(f[key])
-    if f.get("use_lora") is False:
-        f["lora_strength"] = None
-    if f.get("use_speed_lora") is False:
-        f["speed_lora_strength"] = None
+    columns = params.columns()
+    f.update({k: v for k, v in columns.items() if v is not None})
+    if any(data.get(k) is not None for k in LORA_KEYS):
+        f.update({k: columns[k] for k in LEGACY_LORA_KEYS})  # said: "off" means no name and no weight
+    else:
+        for k in ("use_lora", "use_speed_lora"):  # the sidecar does not say: unknown, not "off"
+            f.pop(k, None)
+    f.pop("n_characters", None)  # counted from the characters below (the prompt JSON too)
+    f.pop("named", None)
+    for key, (kind, aliases) in OUTCOME_KEYS.items():
+        v, name, alias = data.get(key), key, False
+        if v is None:
+            name, v = next(((a, data[a]) for a in aliases if data.get(a) is not None), (key, None))
+            alias = v is not None
+        if v is None:
+            continue
+        try:
+            if key == "elapsed_s" and isinstance(v, str):
+                f[key] = coerce(float, v.strip().split()[0]) if v.strip() else None
+            else:
+                f[key] = coerce(kind, v, key)
+        except (TypeError, ValueError, IndexError) as e:
+            if not alias:
+                out.problems.append(f"{name}: expected {_expected(kind)}, got {e}; ignored")
+    if params.variant in ("named", "unnamed") and data.get("named") is None:
+        f["named"] = params.named
 
 
-def _expected(key: str) -> str:
-    if key in INT_KEYS:
-        return "a whole number"
-    if key in FLOAT_KEYS or key in WEIGHT_KEYS:
-        return "a number"
-    if key in BOOL_KEYS:
-        return "true or false"
-    return "text"
+def _expected(kind: type) -> str:
+    return {int: "a whole number", float: "a number", bool: "true or false", str: "text"}[kind]
 
 
 def _extras(data: dict[str, Any], out: IndexedSidecar) -> None:
@@ -247,7 +146,7 @@ def _extras(data: dict[str, Any], out: IndexedSidecar) -> None:
     if "created_at" in data:
         ts = parse_timestamp(data["created_at"])
         if ts is None:
-            out.problems.append(f"created_at: expected an ISO 8601 time or epoch seconds, got {_kind(data['created_at'])}; ignored")
+            out.problems.append(f"created_at: expected an ISO 8601 time or epoch seconds, got {kind_of(data['created_at'])}; ignored")
         else:
             f["created_at"] = ts
 
@@ -302,11 +201,11 @@ def _annotations(data: dict[str, Any], out: IndexedSidecar) -> None:
     if raw is None:
         return
     if not isinstance(raw, list):
-        out.problems.append(f"annotations: expected a list of objects, got {_kind(raw)}; ignored")
+        out.problems.append(f"annotations: expected a list of objects, got {kind_of(raw)}; ignored")
         return
     for i, a in enumerate(raw):
         if not isinstance(a, dict):
-            out.problems.append(f"annotations.{i}: expected an object, got {_kind(a)}; ignored")
+            out.problems.append(f"annotations.{i}: expected an object, got {kind_of(a)}; ignored")
             continue
         ann: dict[str, Any] = {}
         for k in ANNOTATION_TEXT:
@@ -334,12 +233,12 @@ def _tags(data: dict[str, Any], out: IndexedSidecar) -> None:
     if isinstance(raw, str):
         raw = raw.split(",")
     if not isinstance(raw, list):
-        out.problems.append(f"tags: expected a list of text, got {_kind(raw)}; ignored")
+        out.problems.append(f"tags: expected a list of text, got {kind_of(raw)}; ignored")
         return
     seen: set[str] = set()
     for t in raw:
         if not isinstance(t, str):
-            out.problems.append(f"tags: {_kind(t)} is not a tag; ignored")
+            out.problems.append(f"tags: {kind_of(t)} is not a tag; ignored")
             continue
         t = clean_text(t.strip())
         if t and t not in seen:
@@ -405,7 +304,7 @@ def normalize_sidecar(data: Any, where: str = "<sidecar>") -> IndexedSidecar:
         SidecarError: `data` is not a JSON object, or is too deeply nested to read.
     """
     if not isinstance(data, dict):
-        raise SidecarError(f"{where}: expected a JSON object, got {_kind(data)}")
+        raise SidecarError(f"{where}: expected a JSON object, got {kind_of(data)}")
     out = IndexedSidecar()
     try:
         _column_values(data, out)

@@ -12,13 +12,14 @@ rewrites a sidecar.
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from gentui.params import format_weight, normalize_weight  # noqa: F401  (re-exported; gentui.params owns them)
 
 SLOTS_BY_KEY = {"left_character": "left", "middle_character": "middle", "right_character": "right",
                 "front_character": "front", "back_character": "back", "center_character": "middle"}
@@ -29,28 +30,6 @@ MAX_SIDECAR_BYTES = 64 * 1024 * 1024
 
 class SidecarError(Exception):
     """A sidecar that cannot be used; the message names the file and the problem."""
-
-
-def normalize_weight(value: Any) -> float | None:
-    """A LoRA weight as the number people typed: 0.6000000000000001 -> 0.6."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    if not math.isfinite(f):
-        return None
-    return round(f, 6) + 0.0  # + 0.0 turns -0.0 into 0.0
-
-
-def format_weight(value: float | None) -> str:
-    """How a weight is shown in tables and file names: `0.6`, `1.0`, `none` (as people write them)."""
-    w = normalize_weight(value)
-    if w is None:
-        return "none"
-    text = f"{w:g}"
-    return text if any(c in text for c in ".en") else text + ".0"
 
 
 @dataclass

@@ -156,6 +156,8 @@ def _print_dry_run(catalog: Any, plan: Any) -> None:
     from rich.table import Table
     from sqlalchemy import text
 
+    from gentui.params import format_weight
+
     with catalog.engine.connect() as conn:
         states = {h: s for h, s in conn.execute(text("SELECT key_hash, state FROM job"))}
     table = Table(title=f"sweep {plan.sweep.name}: {len(plan.grid.jobs)} job(s) (dry run, nothing queued)")
@@ -165,7 +167,7 @@ def _print_dry_run(catalog: Any, plan: Any) -> None:
         p = job.params
         state = states.get(job.key_hash)
         would = "queue" if state is None else ("re-queue" if state in ("failed", "cancelled", "interrupted") else f"skip ({state})")
-        lora = f"{p.get('lora_name')} @ {p.get('lora_strength')}" if p.get("use_lora") else "off"
-        table.add_row(str(i), job.label, p.get("backend") or "any", str(p.get("workflow")),
-                      f"{p.get('width')}x{p.get('height')}", str(p.get("steps")), str(p.get("cfg")), lora, would)
+        lora = ", ".join(f"{lo.name} @ {format_weight(lo.strength_model)}" for lo in p.loras) or "none"
+        table.add_row(str(i), job.label, p.backend or "any", str(p.workflow), f"{p.width}x{p.height}", str(p.steps),
+                      str(p.cfg), lora, would)
     Console().print(table)

@@ -19,6 +19,7 @@ from sqlmodel import select
 
 from gentui.catalog.db import Catalog
 from gentui.catalog.models import Job, QueueControl, Sweep
+from gentui.params import JobParams
 
 ACTIVE = ("submitted", "running")
 PENDING = ("queued", "submitted", "running")
@@ -126,8 +127,8 @@ def enqueue(catalog: Catalog, name: str, spec: dict[str, Any], axes: dict[str, A
             position += 1
             old = existing.get(spec_job.key_hash)
             if old is None:
-                job = Job(sweep_id=sweep.id, key_hash=spec_job.key_hash, params=spec_job.params,
-                          label=spec_job.label, state="queued", backend=spec_job.params.get("backend"),
+                job = Job(sweep_id=sweep.id, key_hash=spec_job.key_hash, params=spec_job.params.to_json(),
+                          label=spec_job.label, state="queued", backend=spec_job.params.backend,
                           position=position)
                 s.add(job)
                 s.flush()
@@ -147,7 +148,7 @@ def _rearm(job: Job, position: float | None) -> None:
     job.error = None
     job.step = job.total = 0
     job.backend_prompt_id = None
-    job.backend = (job.params or {}).get("backend")
+    job.backend = JobParams.from_json(job.params or {}).backend
     job.submitted_at = job.started_at = job.finished_at = None
     job.updated_at = datetime.now(UTC)
     if position is not None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import time
 import uuid
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from gentui.backends.base import (
 from gentui.queue import jobs as J
 from gentui.queue import recovery
 from gentui.queue.lease import HEARTBEAT_S, Lease, LeaseLost
-from gentui.queue.plan import model_signature
+from gentui.params import JobParams
 
 if TYPE_CHECKING:
     from gentui.queue.worker import Worker
@@ -167,8 +166,7 @@ class Lane:
                                 {"b": self.name, "n": len(skip) + 1}).all()
         for r in rows:
             if r[0] not in skip:
-                return {"id": r[0], "params": json.loads(r[1]) if isinstance(r[1], str) else r[1],
-                        "label": r[2], "sweep_id": r[3]}
+                return {"id": r[0], "params": JobParams.from_json(r[1]), "label": r[2], "sweep_id": r[3]}
         return None
 
     def _claim(self, job_id: int, prompt_id: str) -> bool:
@@ -184,10 +182,10 @@ class Lane:
 
     async def _start(self, job: dict[str, Any]) -> bool:
         """Claim, prepare and submit one job. False stops filling for now."""
-        params = job["params"]
-        pinned = params.get("backend") == self.name
+        params: JobParams = job["params"]
+        pinned = params.backend == self.name
         if not pinned:
-            sig = model_signature(params)
+            sig = params.model_signature()
             if sig not in self.validated:
                 try:
                     await self.backend.validate(params)
@@ -206,10 +204,10 @@ class Lane:
         except Exception as e:  # noqa: BLE001 - translation errors of any kind fail the job, text kept
             await self.db(self._fail, job["id"], str(e))
             return True
-        if pinned and model_signature(params) not in self.validated:
+        if pinned and params.model_signature() not in self.validated:
             try:
                 await self.backend.validate(params)
-                self.validated.add(model_signature(params))
+                self.validated.add(params.model_signature())
             except ValidationFailed as e:
                 await self.db(self._fail, job["id"], f"refused by backend {self.name}: {e}")
                 return True
@@ -231,7 +229,7 @@ class Lane:
         self._spawn(job["id"], real_id)
         return True
 
-    async def _submit(self, params: dict[str, Any], prompt_id: str) -> str:
+    async def _submit(self, params: JobParams, prompt_id: str) -> str:
         """Send under the prompt id already recorded in the job row, when the backend lets us choose it."""
         if hasattr(self.backend, "submit_graph") and hasattr(self.backend, "bind"):
             return await self.backend.submit_graph(self.backend.bind(params), prompt_id=prompt_id)

@@ -15,13 +15,13 @@ from typing import Any
 from gentui.catalog.db import Catalog
 from gentui.catalog.models import Sweep
 from gentui.config import Settings
+from gentui.params import FILLED_FROM_WORKFLOW, JobParams, ParamError
 from gentui.queue.jobs import QueueReport, enqueue
-from gentui.queue.sweep import Grid, SweepDef, SweepError, expand, key_hash, make_label
+from gentui.queue.prompting import variant_label
+from gentui.queue.sweep import Grid, JobSpec, SweepDef, SweepError, expand
 
-# Parameters a workflow binding's defaults fill in when the sweep does not say.
-FILLED = ("seed", "width", "height", "steps", "cfg", "sampler", "scheduler", "lora_name", "lora_strength",
-          "speed_lora_name", "speed_lora_strength", "checkpoint", "unet", "text_encoder", "vae", "negative",
-          "use_lora", "use_speed_lora")
+MFLUX_DEFAULTS = {"steps": 4, "width": 1024, "height": 1024, "cfg": 1.0}
+"""What mflux-generate-flux2 uses when not told (and so what an mflux job records)."""
 
 
 @dataclass
@@ -52,47 +52,88 @@ def plan_sweep(sweep: SweepDef, settings: Settings, catalog: Catalog | None = No
     grid = expand(sweep, settings_defaults(settings), previous_axes(catalog, sweep.name))
     workflows: dict[str, Any] = {}
     backends: list[str | None] = []
-    for job in grid.jobs:
-        p = job.params
-        if p.get("backend") in ("any", ""):
-            p["backend"] = None
-        backend = p.get("backend")
+    for c in grid.cells:
+        d = c.draft
+        if d.get("backend") in ("any", ""):
+            d["backend"] = None
+        backend = d.get("backend")
         if backend is not None and backend not in settings.backends:
             raise SweepError(f"{sweep.source}: backend {backend!r} is not configured; "
                              f"configured: {', '.join(sorted(settings.backends))} (or \"any\")")
         if backend not in backends:
             backends.append(backend)
-        kind = settings.backends[backend].type if backend else "comfyui"
-        if kind == "comfyui":
-            _fill_from_workflow(sweep, p, settings, workflows)
-        if not p.get("use_lora"):
-            p["lora_strength"] = None
-        job.key_hash = key_hash(p)
-        job.label = make_label(p, job.cell)
+        if backend is not None and settings.backends[backend].type == "mflux":
+            _fill_for_mflux(sweep, d, settings.backends[backend])
+        else:
+            _fill_from_workflow(sweep, d, settings, workflows)
+        try:
+            params = JobParams.from_flat(d)
+        except ParamError as e:
+            raise SweepError(f"{sweep.source}: {e}") from None
+        if backend is None or settings.backends[backend].type != "mflux":
+            _check_binds(sweep, params, workflows[params.workflow])
+        label = params.label(c.cell, variant_label(params.variant) if params.variant else None)
+        grid.jobs.append(JobSpec(params=params, label=label, key_hash=params.key_hash(), cell=c.cell))
     return Plan(sweep=sweep, grid=grid, backends=backends)
 
 
-def _fill_from_workflow(sweep: SweepDef, p: dict[str, Any], settings: Settings, cache: dict[str, Any]) -> None:
+def _fill_from_workflow(sweep: SweepDef, d: dict[str, Any], settings: Settings, cache: dict[str, Any]) -> None:
+    """Fill what the sweep leaves out with the values the workflow really uses (its switches applied)."""
     from gentui.backends.workflow import WorkflowError, load_workflow
 
-    name = p.get("workflow") or settings.defaults.workflow
-    p["workflow"] = name
+    name = d.get("workflow") or settings.defaults.workflow
+    d["workflow"] = name
     if name not in cache:
         try:
             cache[name] = load_workflow(name, settings)
         except WorkflowError as e:
             raise SweepError(f"{sweep.source}: workflow: {e}") from None
     wf = cache[name]
-    defaults = wf.defaults
-    for key in FILLED:
-        if p.get(key) is None and defaults.get(key) not in (None, ""):
-            if key == "lora_strength" and not p.get("use_lora", True):
-                continue
-            p[key] = defaults[key]
+    has_speed = "use_speed_lora" in wf.switches
+    if d.get("use_speed_lora") is None:
+        d["use_speed_lora"] = has_speed  # on where the workflow has a speed LoRA, nowhere else
+    elif d["use_speed_lora"] and not has_speed:
+        raise SweepError(f"{sweep.source}: use_speed_lora = true, but workflow {name!r} has no speed LoRA "
+                         f"(its switches: {', '.join(sorted(wf.switches)) or 'none'}); leave use_speed_lora out")
     try:
-        wf.bind(p)
+        values = wf.resolve(d)
     except WorkflowError as e:
         raise SweepError(f"{sweep.source}: {e}") from None
+    for key in FILLED_FROM_WORKFLOW:
+        if key.startswith("lora_") and not d.get("use_lora", True):
+            continue
+        if key.startswith("speed_lora_") and not d.get("use_speed_lora"):
+            continue
+        if d.get(key) is None and values.get(key) not in (None, ""):
+            d[key] = values[key]
+
+
+def _check_binds(sweep: SweepDef, params: JobParams, wf: Any) -> None:
+    from gentui.backends.workflow import WorkflowError
+
+    try:
+        wf.bind(params.binding_values())
+    except WorkflowError as e:
+        raise SweepError(f"{sweep.source}: {e}") from None
+
+
+def _fill_for_mflux(sweep: SweepDef, d: dict[str, Any], backend: Any) -> None:
+    """mflux takes no workflow, sampler or scheduler; it uses its own model and defaults, recorded as such."""
+    d["workflow"] = "mflux"
+    for key in ("sampler", "scheduler", "checkpoint", "unet", "text_encoder", "vae"):
+        d.pop(key, None)
+    d["model"] = backend.model
+    for key, value in MFLUX_DEFAULTS.items():
+        if d.get(key) is None:
+            d[key] = value
+    if d.get("use_speed_lora") and not d.get("speed_lora_name"):
+        raise SweepError(f"{sweep.source}: use_speed_lora = true, but the mflux backend has no speed LoRA to send; "
+                         "name one with speed_lora_name = \"FILE\" (in its lora_dir) or leave use_speed_lora out")
+    d["use_speed_lora"] = bool(d.get("use_speed_lora") and d.get("speed_lora_name"))
+    if d["use_speed_lora"] and d.get("speed_lora_strength") is None:
+        d["speed_lora_strength"] = 1.0
+    if d.get("use_lora", True) and d.get("lora_name") and d.get("lora_strength") is None:
+        d["lora_strength"] = 1.0
 
 
 def queue_plan(catalog: Catalog, plan: Plan) -> QueueReport:
@@ -101,16 +142,9 @@ def queue_plan(catalog: Catalog, plan: Plan) -> QueueReport:
     spec = {"prompt": sweep.prompt.to_dict(), "params": sweep.params, "source": sweep.source,
             "description": sweep.description}
     backend = plan.backends[0] if len(plan.backends) == 1 else None
-    workflows = {j.params.get("workflow") for j in plan.grid.jobs}
+    workflows = {j.params.workflow for j in plan.grid.jobs}
     workflow = workflows.pop() if len(workflows) == 1 else None
     return enqueue(catalog, sweep.name, spec, plan.grid.axes, plan.grid.jobs, backend=backend, workflow=workflow)
-
-
-def model_signature(params: dict[str, Any]) -> tuple[Any, ...]:
-    """The parts of a job a backend validates (models, LoRAs, workflow): one check per distinct one."""
-    keys = ("workflow", "use_lora", "lora_name", "use_speed_lora", "speed_lora_name", "checkpoint", "unet",
-            "text_encoder", "vae")
-    return tuple((k, params.get(k)) for k in keys) + (("extra", tuple(sorted((params.get("extra") or {}).items()))),)
 
 
 async def validate_plan(plan: Plan, settings: Settings) -> list[str]:
@@ -136,16 +170,16 @@ async def validate_plan(plan: Plan, settings: Settings) -> list[str]:
                 raise BackendUnavailable(health.detail or "not reachable")
             seen: set[tuple[Any, ...]] = set()
             for job in plan.grid.jobs:
-                if job.params.get("backend") not in (None, name):
+                if job.params.backend not in (None, name):
                     continue
-                sig = model_signature(job.params)
+                sig = job.params.model_signature()
                 if sig in seen:
                     continue
                 seen.add(sig)
                 try:
                     await backend.validate(job.params)
                 except ValidationFailed as e:
-                    if job.params.get("backend") == name:
+                    if job.params.backend == name:
                         raise SweepError(f"{plan.sweep.source}: backend {name} refuses job {job.label!r}: {e}") from None
                     refusals.setdefault(sig, []).append(f"{name}: {e}")
         except BackendUnavailable as e:

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from gentui.backends.base import RunOutcome
 from gentui.catalog.db import Catalog
 from gentui.config import Settings
+from gentui.params import JobParams
 from gentui.queue.jobs import now_text
 from gentui.queue.results import ResultWriteError, cleanup_outputs, write_results
 
@@ -74,7 +75,7 @@ class Recorder:
     def write(self, job_id: int, backend: str, outcome: RunOutcome) -> list[int]:
         with self.catalog.engine.connect() as conn:
             row = conn.execute(text("SELECT params, label, sweep_id FROM job WHERE id=:i"), {"i": job_id}).first()
-        params = json.loads(row[0]) if isinstance(row[0], str) else dict(row[0] or {})
+        params = JobParams.from_json(row[0] or {})
         paths = write_results(self.settings.output_dir, job_id, row[2], row[1] or "", params, outcome, backend)
         from gentui.catalog.importer import index_image
 

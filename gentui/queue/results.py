@@ -21,11 +21,11 @@ from gentui.backends.base import OutputImage, RunOutcome
 from gentui.catalog.sidecar import (
     SidecarError,
     atomic_write_bytes,
-    format_weight,
     read_sidecar,
     sidecar_path_for,
     write_sidecar,
 )
+from gentui.params import JobParams, format_weight
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 _SAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
@@ -43,11 +43,10 @@ def sanitize(component: str, fallback: str = "x") -> str:
     return text or fallback
 
 
-def image_stem(params: dict[str, Any], label: str = "") -> str:
+def image_stem(params: JobParams, label: str = "") -> str:
     """`{seed}_w{weight}_{variant}` plus the cell's other axis values from the label."""
-    weight = params.get("lora_strength") if params.get("use_lora") else None
-    parts = [str(params.get("seed")), f"w{format_weight(weight)}"]
-    extra = label.split()[2:] if label else ([params["variant"]] if params.get("variant") else [])
+    parts = [str(params.seed), f"w{format_weight(params.weight)}"]
+    extra = label.split()[2:] if label else ([params.variant] if params.variant else [])
     parts += [p.replace("=", "-") for p in extra]
     return sanitize("_".join(parts))
 
@@ -57,67 +56,22 @@ def _suffix(image: OutputImage) -> str:
     return suffix if suffix in IMAGE_SUFFIXES else ".png"
 
 
-def _named(params: dict[str, Any], characters: list[dict[str, Any]]) -> bool | None:
-    variant = params.get("variant")
-    if variant in ("named", "unnamed"):
-        return variant == "named"
-    if not characters:
-        return None
-    return all(bool(c.get("name")) for c in characters)
-
-
-def build_sidecar(job_id: int, sweep_id: int | None, params: dict[str, Any], outcome: RunOutcome,
+def build_sidecar(job_id: int, sweep_id: int | None, params: JobParams, outcome: RunOutcome,
                   backend: str, image_index: int = 0) -> dict[str, Any]:
-    """Everything needed to reproduce and judge the image (genserver keys kept)."""
-    characters = list(params.get("characters") or [])
-    translation = params.get("translation") or {}
-    use_lora = bool(params.get("use_lora"))
-    data: dict[str, Any] = {
-        # the seed's genserver keys, same names and meanings
-        "model": params.get("checkpoint") or params.get("unet"),
-        "seed": params.get("seed"),
-        "width": params.get("width"),
-        "height": params.get("height"),
-        "steps": params.get("steps"),
-        "cfg": params.get("cfg"),
-        "use_lora": use_lora,
-        "lora_strength": params.get("lora_strength") if use_lora else None,
-        "use_speed_lora": params.get("use_speed_lora"),
-        "skip_translate": bool(params.get("skip_translate")),
-        "prompt_en": params.get("prompt_en"),
+    """Everything needed to reproduce and judge the image: the parameters' own form plus how it ran."""
+    data: dict[str, Any] = params.sidecar_fields()
+    data.update({
         "elapsed_s": round(outcome.elapsed_s, 3) if outcome.elapsed_s else None,
-        # gentui's own
-        "prompt_src": params.get("prompt_src"),
-        "negative": params.get("negative"),
-        "sampler": params.get("sampler"),
-        "scheduler": params.get("scheduler"),
-        "lora_name": params.get("lora_name") if use_lora else None,
-        "speed_lora_name": params.get("speed_lora_name") if params.get("use_speed_lora") else None,
-        "speed_lora_strength": params.get("speed_lora_strength") if params.get("use_speed_lora") else None,
-        "checkpoint": params.get("checkpoint"),
-        "unet": params.get("unet"),
-        "text_encoder": params.get("text_encoder"),
-        "vae": params.get("vae"),
-        "workflow": params.get("workflow"),
         "backend": backend,
         "backend_prompt_id": outcome.prompt_id,
-        "translator_model": translation.get("model"),
-        "translation": translation or None,
-        "layout": params.get("layout"),
-        "variant": params.get("variant"),
-        "characters": characters,
-        "n_characters": len(characters) if characters else None,
-        "named": _named(params, characters),
-        "sweep": params.get("sweep"),
         "sweep_id": sweep_id,
         "job_id": job_id,
         "image_index": image_index,
         "status": "done",
-        "extra": params.get("extra") or {},
         "workflow_api": outcome.submitted_graph,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "gentui_version": __version__,
-    }
+    })
     if outcome.extra:
         data["backend_extra"] = outcome.extra
     return data
@@ -145,14 +99,14 @@ def _choose_path(folder: Path, stem: str, suffix: str, prompt_id: str, index: in
         n += 1
 
 
-def write_results(output_dir: Path, job_id: int, sweep_id: int | None, label: str, params: dict[str, Any],
+def write_results(output_dir: Path, job_id: int, sweep_id: int | None, label: str, params: JobParams,
                   outcome: RunOutcome, backend: str) -> list[Path]:
     """Write each output image and its sidecar; returns the image paths.
 
     Raises ResultWriteError (disk full, not writable) after removing anything
     this call wrote, so the job can be marked failed with the reason.
     """
-    folder = Path(output_dir) / sanitize(params.get("sweep") or "unsorted", "unsorted")
+    folder = Path(output_dir) / sanitize(params.sweep or "unsorted", "unsorted")
     written: list[Path] = []
     paths: list[Path] = []
     try:

@@ -13,7 +13,6 @@ are fully resolved here, before anything is sent, and keyed by a hash of them.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import random
@@ -22,30 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gentui.catalog.sidecar import format_weight, normalize_weight
+from gentui.params import NOT_SETTABLE, SETTING_KINDS, JobParams, normalize_weight
 from gentui.queue import axes as ax
-from gentui.queue.prompting import (
-    PromptBase,
-    prompt_from_table,
-    render_cell,
-    variant_label,
-)
+from gentui.queue.prompting import PromptBase, prompt_from_table, render_cell
 
-# The resolved parameters every job carries (the contract with backends and sidecars).
-PARAM_KEYS = (
-    "workflow", "backend", "prompt_src", "prompt_en", "negative", "skip_translate", "seed",
-    "width", "height", "steps", "cfg", "sampler", "scheduler", "use_lora", "lora_name",
-    "lora_strength", "use_speed_lora", "speed_lora_name", "speed_lora_strength", "checkpoint",
-    "unet", "text_encoder", "vae", "layout", "variant", "sweep", "characters", "extra",
-)
-INT_PARAMS = {"seed", "width", "height", "steps"}
-FLOAT_PARAMS = {"cfg", "lora_strength", "speed_lora_strength"}
-BOOL_PARAMS = {"skip_translate", "use_lora", "use_speed_lora"}
-STR_PARAMS = {"workflow", "backend", "negative", "sampler", "scheduler", "lora_name", "speed_lora_name",
-              "checkpoint", "unet", "text_encoder", "vae", "layout"}
-# Set by the sweep itself, not by [params].
-DERIVED = {"prompt_src", "prompt_en", "variant", "sweep", "characters", "extra"}
-# [axes] key -> parameter
+# [axes] key -> the parameter it varies (the sweep file's words for them).
 AXIS_PARAM = {"weights": "lora_strength", "weight": "lora_strength", "lora_strength": "lora_strength",
               "seeds": "seed", "seed": "seed", "variants": "variant", "variant": "variant",
               "layouts": "layout", "layout": "layout", "workflow": "workflow", "workflows": "workflow",
@@ -71,10 +51,19 @@ class SweepDef:
 
 
 @dataclass
-class JobSpec:
-    """One cell of the grid: what the job row will hold."""
+class Cell:
+    """One cell of the grid while it is planned: the flat draft of its parameters and its axis values."""
 
-    params: dict[str, Any]
+    draft: dict[str, Any]
+    """Parameters in the sweep file's words (lora_name, use_lora, ...); `JobParams.from_flat` reads it."""
+    cell: dict[str, Any]
+
+
+@dataclass
+class JobSpec:
+    """One planned job: what the job row will hold."""
+
+    params: JobParams
     label: str
     key_hash: str
     cell: dict[str, Any]
@@ -82,10 +71,11 @@ class JobSpec:
 
 @dataclass
 class Grid:
-    """The expanded sweep: the jobs plus the axes as resolved (seeds picked)."""
+    """The expanded sweep: its cells (then, once planned, its jobs) and the axes as resolved (seeds picked)."""
 
-    jobs: list[JobSpec]
+    cells: list[Cell]
     axes: dict[str, list[Any]]
+    jobs: list[JobSpec] = field(default_factory=list)
 
 
 def load_sweep_file(path: str | Path) -> SweepDef:
@@ -133,23 +123,24 @@ def sweep_from_dict(raw: dict[str, Any], where: str = "<sweep>", default_name: s
 
 def check_param(key: str, value: Any, what: str) -> Any:
     """Type-check one parameter (a known one strictly; others go to `extra`)."""
-    if key in DERIVED:
+    if key in NOT_SETTABLE:
         raise SweepError(f"{what}: {key} is set by the sweep itself (prompt, axes, name), not in [params]")
-    if key in INT_PARAMS:
+    kind = SETTING_KINDS.get(key)
+    if kind is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise SweepError(f"{what} = {value!r}: expected an integer")
         if value < 0:
             raise SweepError(f"{what} = {value!r}: expected a non-negative integer")
-    elif key in FLOAT_PARAMS:
+    elif kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SweepError(f"{what} = {value!r}: expected a number")
         value = normalize_weight(value)
         if value is None:
             raise SweepError(f"{what}: expected a finite number")
-    elif key in BOOL_PARAMS:
+    elif kind is bool:
         if not isinstance(value, bool):
             raise SweepError(f"{what} = {value!r}: expected true or false")
-    elif key in STR_PARAMS:
+    elif kind is str:
         if value is not None and not isinstance(value, str):
             raise SweepError(f"{what} = {value!r}: expected a string")
     elif not isinstance(value, (str, int, float, bool)):
@@ -160,7 +151,7 @@ def check_param(key: str, value: Any, what: str) -> Any:
 def _axis_param(key: str, what: str) -> str:
     if key in AXIS_PARAM:
         return AXIS_PARAM[key]
-    if key in DERIVED:
+    if key in NOT_SETTABLE:
         raise SweepError(f"{what}: {key} cannot be an axis; axes are weights, seeds, variants, layouts, "
                          "workflow, backend or any parameter (steps, cfg, ...)")
     return key
@@ -207,15 +198,17 @@ def _is_random(raw: Any) -> bool:
 
 
 def base_params(sweep: SweepDef, defaults: dict[str, Any]) -> dict[str, Any]:
-    """The parameters shared by every cell: settings defaults < sweep [params]."""
-    params: dict[str, Any] = {k: None for k in PARAM_KEYS}
-    params.update({"extra": {}, "characters": [], "skip_translate": False, "use_lora": True,
-                   "use_speed_lora": True})
+    """The draft shared by every cell: settings defaults < sweep [params] (unknown keys are extras).
+
+    `use_speed_lora` stays unset unless the sweep says: planning turns it on
+    where the workflow has a speed LoRA, and nowhere else.
+    """
+    params: dict[str, Any] = {"extra": {}, "characters": [], "skip_translate": False, "use_lora": True}
     for k, v in defaults.items():
         if v is not None and v != "":
             params[k] = v
     for k, v in sweep.params.items():
-        if k in PARAM_KEYS:
+        if k in SETTING_KINDS:
             params[k] = v
         else:
             params["extra"] = {**params["extra"], k: v}
@@ -224,56 +217,31 @@ def base_params(sweep: SweepDef, defaults: dict[str, Any]) -> dict[str, Any]:
 
 def expand(sweep: SweepDef, defaults: dict[str, Any] | None = None,
            previous_axes: dict[str, Any] | None = None, rng: random.Random | None = None) -> Grid:
-    """Expand the Cartesian product of the axes into fully resolved jobs."""
+    """Expand the Cartesian product of the axes into one draft per cell (prompt rendered)."""
     axes = resolved_axes(sweep, previous_axes, rng)
     base = base_params(sweep, defaults or {})
     if "seed" not in axes and base.get("seed") is None:
         axes["seed"] = ax.parse_seeds("random", f"{sweep.source}: seed", rng)
     names = list(axes)
-    jobs: list[JobSpec] = []
+    cells: list[Cell] = []
     for combo in itertools.product(*(axes[n] for n in names)):
         cell = dict(zip(names, combo))
-        params = json.loads(json.dumps(base))  # a deep copy of plain data
+        draft = json.loads(json.dumps(base))  # a deep copy of plain data
         for k, v in cell.items():
-            if k in PARAM_KEYS:
-                params[k] = v
+            if k in SETTING_KINDS or k in ("variant",):
+                draft[k] = v
             else:
-                params["extra"][k] = v
+                draft["extra"][k] = v
         if "lora_strength" in cell and cell["lora_strength"] is None:
-            params["use_lora"] = False
-        if not params.get("use_lora"):
-            params["lora_strength"] = None
-        params["sweep"] = sweep.name
+            draft["use_lora"] = False
+        draft["sweep"] = sweep.name
         try:
-            render_cell(sweep.prompt, params)
+            render_cell(sweep.prompt, draft)
         except ValueError as e:
             raise SweepError(f"{sweep.source}: prompt ({_cell_text(cell)}): {e}") from None
-        jobs.append(JobSpec(params=params, label=make_label(params, cell), key_hash=key_hash(params), cell=cell))
-    return Grid(jobs=jobs, axes=axes)
+        cells.append(Cell(draft=draft, cell=cell))
+    return Grid(cells=cells, axes=axes)
 
 
 def _cell_text(cell: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in cell.items())
-
-
-def make_label(params: dict[str, Any], cell: dict[str, Any]) -> str:
-    """`w0.8 s1293127692 named` plus any other axis value of the cell."""
-    parts = [f"w{format_weight(params.get('lora_strength') if params.get('use_lora') else None)}",
-             f"s{params.get('seed')}"]
-    if params.get("variant"):
-        parts.append(variant_label(str(params["variant"])))
-    for k, v in cell.items():
-        if k in ("lora_strength", "seed", "variant"):
-            continue
-        parts.append(str(v) if k == "layout" else f"{k}={v}")
-    return " ".join(parts)
-
-
-def canonical_json(params: dict[str, Any]) -> str:
-    return json.dumps(params, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-def key_hash(params: dict[str, Any]) -> str:
-    """Identity of a cell: the hash of its resolved parameters (translation excluded)."""
-    keyed = {k: v for k, v in params.items() if k not in ("prompt_en", "translation")}
-    return hashlib.sha256(canonical_json(keyed).encode("utf-8")).hexdigest()

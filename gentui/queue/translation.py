@@ -15,18 +15,19 @@ from typing import Any
 
 from sqlalchemy import text
 
+from gentui.params import JobParams
+
 
 class TranslationError(Exception):
     """The prompt could not be translated; the job was not sent."""
 
 
-async def translate_params(worker: Any, job_id: int, params: dict[str, Any]) -> dict[str, Any]:
+async def translate_params(worker: Any, job_id: int, params: JobParams) -> JobParams:
     """Fill `prompt_en` and `translation` and store them in the job row."""
-    if params.get("prompt_en") is not None and params.get("translation") is not None:
+    if params.prompt_en is not None and params.translation is not None:
         return params
-    params = dict(params)
-    params["prompt_en"], params["translation"] = await asyncio.to_thread(
-        _translate, worker, params.get("prompt_src") or "", bool(params.get("skip_translate")))
+    text_en, record = await asyncio.to_thread(_translate, worker, params.prompt_src or "", params.skip_translate)
+    params = params.with_(prompt_en=text_en, translation=record)
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(worker.db_pool, _store, worker.catalog, job_id, params)
     return params
@@ -45,6 +46,6 @@ def _translate(worker: Any, source: str, skip: bool) -> tuple[str, dict[str, Any
     return result.text, result.to_sidecar()
 
 
-def _store(catalog: Any, job_id: int, params: dict[str, Any]) -> None:
+def _store(catalog: Any, job_id: int, params: JobParams) -> None:
     with catalog.engine.begin() as conn:
-        conn.execute(text("UPDATE job SET params=:p WHERE id=:i"), {"p": json.dumps(params), "i": job_id})
+        conn.execute(text("UPDATE job SET params=:p WHERE id=:i"), {"p": json.dumps(params.to_json()), "i": job_id})

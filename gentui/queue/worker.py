@@ -16,6 +16,7 @@ from typing import Any
 
 from gentui.catalog.db import Catalog
 from gentui.config import Settings
+from gentui.params import JobParams
 from gentui.queue.lane import POLL_S, Lane
 from gentui.queue.lease import Lease, acquire
 from gentui.queue.record import Recorder
@@ -113,7 +114,7 @@ class Worker:
             self.db_pool.submit(self.lanes[0]._fail, job_id, "no backend has what it needs: "
                                 + "; ".join(self.refusals[job_id]), ("queued",))
 
-    async def prepare(self, job_id: int, params: dict[str, Any]) -> dict[str, Any]:
+    async def prepare(self, job_id: int, params: JobParams) -> JobParams:
         """Translate the prompt if it needs it; the job's params keep the result."""
         from gentui.queue.translation import translate_params
 
