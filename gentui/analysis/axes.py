@@ -30,6 +30,12 @@ class Axis:
     """The result column it reads (for SELECTs that fetch only what they need)."""
     read: Callable[[Any], Any] | None = None
     show: Callable[[Any], str] | None = None
+    needs: tuple[str, ...] = ()
+    """Other result columns `read` looks at (fetched with `attribute`)."""
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.attribute, *self.needs)
 
     def value(self, row: Any) -> Any:
         return self.read(row) if self.read else getattr(row, self.attribute, None)
@@ -57,7 +63,7 @@ def default_label(value: Any) -> str:
 
 _PLAIN: list[Axis] = [
     Axis("seed", "seed"),
-    Axis("weight", "lora_strength", _weight, format_weight),
+    Axis("weight", "lora_strength", _weight, format_weight, needs=("use_lora",)),
     Axis("variant", "variant"),
     Axis("layout", "layout"),
     Axis("named", "named"),
@@ -67,6 +73,8 @@ _PLAIN: list[Axis] = [
     Axis("steps", "steps"),
     Axis("cfg", "cfg"),
     Axis("sampler", "sampler"),
+    Axis("scheduler", "scheduler"),
+    Axis("speed_weight", "speed_lora_strength", show=format_weight),
     Axis("lora", "lora_name"),
     Axis("sweep", "sweep_name"),
     Axis("backend", "backend"),

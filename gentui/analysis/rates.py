@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from gentui.analysis.axes import AXES, axis_label, check_axis, get_axis, sort_key
+from gentui.analysis.axes import axis_label, check_axis, get_axis, sort_key
 from gentui.catalog.db import Catalog
 from gentui.catalog.models import Annotation, Result
 
@@ -109,7 +109,7 @@ def judged_rows(catalog: Catalog, result_ids: Sequence[int], axes: Sequence[str]
                 feature: str | None = None) -> Iterator[tuple[tuple, set[str]]]:
     """(values of `axes`, outcomes annotated) per result; an unjudged result has an empty set."""
     axis_objs = [get_axis(a) for a in axes]
-    attrs = sorted({AXES.get(a.name, a.attribute) for a in axis_objs} | {"use_lora"})
+    attrs = sorted({col for a in axis_objs for col in a.columns})
     cols_sel = [Result.id] + [getattr(Result, a) for a in attrs]
     with catalog.engine.connect() as conn:
         for chunk in _chunks(list(result_ids)):

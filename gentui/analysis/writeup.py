@@ -215,6 +215,8 @@ def build_writeup(catalog: Catalog, rows: Sequence[Any], opts: WriteupOptions, i
         for pg, src in zip(pages, srcs) if len(srcs) == len(pages) else ((None, s) for s in srcs):
             where = f", {page} {axis_label(page, pg.page_value)}" if page and pg is not None else ""
             blocks.append(Block("image", f"contact sheet: rows {opts.rows}, columns {opts.cols}{where}", src=src))
+    else:
+        blocks.append(Block("para", "(No contact sheet: give `--images DIR` to write one beside the document.)"))
 
     blocks.append(Block("heading", f"By {opts.cols}"))
     blocks.append(Block("para", "Each character's own features as judged, and what bled onto it from the others; "
