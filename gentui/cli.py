@@ -27,6 +27,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "translate": ("gentui.commands.translate_cmd", "translate a prompt through the Ollama cascade"),
     "doctor": ("gentui.commands.doctor_cmd", "check backends, Ollama, catalog, output dir and terminal"),
     "export": ("gentui.commands.export_cmd", "export result tables, bleed matrices and contact sheets"),
+    "report": ("gentui.commands.report_cmd", "write-up tables, bleed rates, the operating line, the write-up document"),
+    "colors": ("gentui.commands.colors_cmd", "name the dominant colours of each character's region of a result"),
+    "suggest": ("gentui.commands.suggest_cmd", "ask a vision model for suggested annotations; accept or reject them"),
 }
 
 

@@ -104,6 +104,22 @@ class TranslateSettings:
 
 
 @dataclass
+class SuggestSettings:
+    """Suggested annotations from an Ollama vision model (off while `model` is empty)."""
+
+    model: str = ""
+    """Vision model asked (e.g. `qwen2.5vl:7b`, `llava:13b`); empty turns suggestions off."""
+    host: str = ""
+    """Ollama URL; empty means the [translate] host (or OLLAMA_HOST, or http://127.0.0.1:11434)."""
+    timeout_s: float = 120.0
+    """Per request (one request per character)."""
+    max_side: int = 1024
+    """The picture is sent scaled down to at most this many pixels on its longer side."""
+    seed: int = 42
+    """Fixed sampling seed, so the same picture gets the same suggestions."""
+
+
+@dataclass
 class DefaultSettings:
     """What a sweep uses when it does not say."""
 
@@ -147,6 +163,7 @@ class Settings:
         default_factory=lambda: {"comfyui": BackendSettings()}
     )
     translate: TranslateSettings = field(default_factory=TranslateSettings)
+    suggest: SuggestSettings = field(default_factory=SuggestSettings)
     defaults: DefaultSettings = field(default_factory=DefaultSettings)
     tui: TuiSettings = field(default_factory=TuiSettings)
     source: Path | None = None
@@ -248,6 +265,8 @@ def settings_from_dict(raw: dict[str, Any], where: str = "<config>") -> Settings
         raise ConfigError(f"{where}: translate.models is empty: list at least one Ollama model")
     if settings.translate.timeout_s <= 0:
         raise ConfigError(f"{where}: translate.timeout_s must be > 0")
+    if settings.suggest.timeout_s <= 0 or settings.suggest.max_side < 64:
+        raise ConfigError(f"{where}: suggest.timeout_s must be > 0 and suggest.max_side at least 64")
     if settings.defaults.backend not in settings.backends:
         raise ConfigError(
             f"{where}: defaults.backend = {settings.defaults.backend!r} is not a configured backend; "

@@ -1,10 +1,17 @@
-"""A stand-in Ollama HTTP server for the translation tests (a test double, 127.0.0.1 only).
+"""A stand-in Ollama HTTP server for the translation and suggestion tests (a test double, 127.0.0.1 only).
 
 No Ollama exists for this Linux image, so the tests talk to this server, which
 answers with the real API's shapes: `/api/chat` and `/api/generate`, streamed
 (NDJSON lines with `done: false`, then `done: true`) or not, `/api/tags`, and
 404 `{"error": "model 'x' not found, try pulling it first"}` for unknown models.
-Each model has a scripted reply, an optional delay, or a mid-stream error.
+Each model has a scripted reply (text, or a function of the request), an
+optional delay, or a mid-stream error.
+
+Images ride in messages as base64 strings, as the real `/api/chat` takes them
+(the `ollama` client encodes bytes and paths); they are decoded and kept in
+`.images`, and one that is not base64 gets the real server's 400 answer
+(`illegal base64 data at input byte N`). A model marked `vision=False` answers
+a request with images with the error a text-only model gives.
 """
 
 from __future__ import annotations
@@ -12,6 +19,9 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import base64
+import binascii
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,7 +31,10 @@ from typing import Any
 class Script:
     """What a model answers."""
 
-    reply: str = "two girls"
+    reply: str | Callable[[dict[str, Any]], str] = "two girls"
+    """The answer, or a function of the request body that returns it."""
+    vision: bool = True
+    """False: requests with images are refused as by a text-only model."""
     delay_s: float = 0.0
     """Seconds before the first byte (a slow model)."""
     stream_error: str = ""
@@ -34,6 +47,8 @@ class FakeOllama:
     def __init__(self, models: dict[str, Script] | None = None):
         self.models = dict(models or {})
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.images: list[bytes] = []
+        """Every image received, decoded."""
         self._release = threading.Event()
         fake = self
 
@@ -74,20 +89,33 @@ class FakeOllama:
                 if script is None:
                     self._send_json(404, {"error": f"model '{model}' not found, try pulling it first"})
                     return
+                images = [img for m in body.get("messages") or [] if isinstance(m, dict)
+                          for img in m.get("images") or []] + list(body.get("images") or [])
+                for img in images:
+                    try:
+                        fake.images.append(base64.b64decode(img, validate=True))
+                    except (binascii.Error, TypeError, ValueError):
+                        bad = next((i for i, ch in enumerate(str(img)) if ch not in _B64), 0)
+                        self._send_json(400, {"error": f"illegal base64 data at input byte {bad}"})
+                        return
+                if images and not script.vision:
+                    self._send_json(500, {"error": f"model {model} does not support images"})
+                    return
                 if script.delay_s and fake._release.wait(script.delay_s):
                     return
                 chat = self.path == "/api/chat"
+                reply = script.reply(body) if callable(script.reply) else script.reply
                 if body.get("stream", True):
-                    self._stream(model, script, chat)
+                    self._stream(model, script, chat, reply)
                 else:
-                    self._send_json(200, _final(model, script.reply, chat))
+                    self._send_json(200, _final(model, reply, chat))
 
-            def _stream(self, model: str, script: Script, chat: bool) -> None:
+            def _stream(self, model: str, script: Script, chat: bool, reply: str) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-ndjson")
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
-                words = script.reply.split(" ")
+                words = reply.split(" ")
                 pieces = [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
                 lines = [_partial(model, p, chat) for p in pieces]
                 if script.stream_error:
@@ -114,6 +142,9 @@ class FakeOllama:
         self._release.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+_B64 = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 
 
 def _partial(model: str, text: str, chat: bool) -> dict[str, Any]:

@@ -51,18 +51,18 @@ def test_bleed_matrix_counts_judged_and_bled_apart(catalog):
     m = bleed_matrix(catalog, [1, 2, 3, 4, 5], rows="weight", cols="layout")
     assert m.row_values == [0.4, 0.8, 1.2, None]
     assert m.col_values == ["cluster", "side_by_side"]
-    assert format_cell(m.cell(0.8, "side_by_side")) == "0% (0/1)"
-    assert format_cell(m.cell(1.2, "side_by_side")) == "100% (1/1)"
-    assert format_cell(m.cell(0.8, "cluster")) == "100% (1/1)"
-    assert format_cell(m.cell(0.4, "side_by_side")) == "- (0/1)"
+    assert format_cell(m.cell(0.8, "side_by_side")) == "0% 0/1 judged"
+    assert format_cell(m.cell(1.2, "side_by_side")) == "100% 1/1 judged"
+    assert format_cell(m.cell(0.8, "cluster")) == "100% 1/1 judged"
+    assert format_cell(m.cell(0.4, "side_by_side")) == "- 0 judged of 1"
     table = matrix_table(m)
-    assert table.headers == ["weight \\ layout", "cluster", "side_by_side", "all"]
+    assert table.headers == ["weight \\ layout", "cluster", "side_by_side", "all", "95% CI"]
     assert table.rows[-1][0] == "none"
 
 
 def test_bleed_matrix_by_feature_and_outcome(catalog):
     m = bleed_matrix(catalog, [1, 2, 3, 4, 5], rows="weight", cols="named", feature="side_ponytail", outcome="migrated")
-    assert format_cell(m.cell(0.8, True)) == "50% (1/2)"
+    assert format_cell(m.cell(0.8, True)) == "50% 1/2 judged"
     with pytest.raises(ValueError, match="unknown outcome"):
         bleed_matrix(catalog, [1], outcome="exploded")
 
@@ -90,3 +90,25 @@ def test_contact_sheet_is_a_grid_with_gaps_for_missing_cells(catalog, tmp_path):
     assert len(info.missing) == 1 and "4.png" in info.missing[0]
     with Image.open(info.path) as im:
         assert im.width > 4 * 64 and im.height > 2 * 64
+
+
+def test_an_axis_family_adds_dotted_axes_without_touching_the_views(catalog, tmp_path):
+    """`weight.NAME` (one LoRA's weight when an image has several) plugs in through AXIS_FAMILIES."""
+    from gentui.analysis import axes
+
+    with pytest.raises(axes.AxisError, match="unknown axis 'weight.kanachan'"):
+        axes.get_axis("weight.kanachan")
+    axes.AXIS_FAMILIES["weight"] = lambda name: axes.Axis(f"weight.{name}", "lora_strength",
+                                                          lambda r: r.lora_strength if r.lora_name == name else None,
+                                                          axes.format_weight, needs=("lora_name",))
+    try:
+        results = _results(catalog)
+        for r in results:
+            r.lora_name = "kanachan" if r.id != 1 else "other"
+        assert axes.ordered_values(results, "weight.kanachan") == [0.8, 1.2, None]
+        info = make_contact_sheet(results, tmp_path / "f.png", rows="seed", cols="weight.kanachan", cell=48)
+        assert (info.rows, info.cols) == (2, 3)
+        m = bleed_matrix(catalog, [1, 2, 3, 4, 5], rows="weight.kanachan", cols="layout")
+        assert m.row_values == [None]  # the catalog's rows name no LoRA "kanachan"
+    finally:
+        del axes.AXIS_FAMILIES["weight"]

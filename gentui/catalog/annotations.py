@@ -34,6 +34,25 @@ class SidecarWriteError(AnnotationError):
     """The sidecar could not be written; the catalog change was rolled back."""
 
 
+# ---------------------------------------------------------------- how a judgement reads
+def describe_annotation(a: Any) -> str:
+    """`side_ponytail migrated -> right`, `scrunchie color_drift orange`, `ahoge present [llava:13b]`.
+
+    The one wording of a judgement, used by the preview, the tables and the write-up;
+    a judgement made by a model (an accepted suggestion) names that model.
+    """
+    text = f"{a.feature} {a.outcome}".strip()
+    if a.target:
+        text += f" -> {a.target}"
+    if a.color:
+        text += f" {a.color}"
+    if a.note:
+        text += f" ({a.note})"
+    if getattr(a, "author", None) and a.author != "user":
+        text += f" [{a.author}]"
+    return text
+
+
 # ---------------------------------------------------------------- references
 def resolve_results(catalog: Any, refs: Iterable[Any]) -> list[Result]:
     """Results by id (`42`) or by image / sidecar path, in the order given.

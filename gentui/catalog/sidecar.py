@@ -167,10 +167,18 @@ def update_sidecar(path: str | Path, mutate: Callable[[dict[str, Any]], None]) -
     return data
 
 
+def _file_mode() -> int:
+    """rw for whom the user's umask allows (mkstemp alone would make every file 0600)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
     """No reader ever sees half a file: write a temp file beside it and rename."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _file_mode())
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
             f.flush()

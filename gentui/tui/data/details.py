@@ -30,6 +30,8 @@ class ResultDetails:
     sidecar_error: str = ""
     thumb_path: str | None = None
     """The cached thumbnail if there is one, else the image itself."""
+    extras: dict[str, Any] = field(default_factory=dict)
+    """What `tui.widgets.readout.load_extras` adds (the colour readout)."""
 
     @property
     def id(self) -> int:

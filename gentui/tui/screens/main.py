@@ -56,6 +56,10 @@ class MainScreen(Screen):
         Binding("x", "interrupt", "Interrupt", id="main.interrupt", tooltip="Interrupt the running job"),
         Binding("p", "pause", "Pause", show=False, id="main.pause", tooltip="Pause or resume the queue"),
         Binding("tab", "focus_next", "Next pane", id="main.next_pane", show=False),
+        Binding("y", "suggestion(True)", "Accept suggestion", id="main.suggest_accept", show=False,
+                tooltip="Accept the first pending suggested annotation (recorded as the model's)"),
+        Binding("n", "suggestion(False)", "Reject suggestion", id="main.suggest_reject", show=False,
+                tooltip="Reject the first pending suggested annotation"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -219,6 +223,11 @@ class MainScreen(Screen):
     @work(thread=True, group="judge", exit_on_error=False)
     def action_undo(self) -> None:
         self._judged(self.judge.undo)
+
+    def action_suggestion(self, accept: bool) -> None:
+        from gentui.tui.widgets.readout import decide_next
+
+        decide_next(self, accept)
 
     def action_zoom(self, index: int) -> None:
         self.query_one(Preview).set_zoom(None if index < 0 else index)

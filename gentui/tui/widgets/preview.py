@@ -19,24 +19,15 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widget import Widget
 
+from gentui.catalog.annotations import describe_annotation
 from gentui.catalog.db import Catalog
 from gentui.catalog.sidecar import format_weight
 from gentui.tui.data import images
 from gentui.tui.data.details import ResultDetails, load_details, translation_path
+from gentui.tui.widgets.readout import extras_text, load_extras
 from gentui.tui.widgets.thumbnail import Thumbnail
 
 SLOT_STYLE = "bold cyan"
-
-
-def describe_annotation(a: Any) -> str:
-    text = f"{a.feature} {a.outcome}".strip()
-    if a.target:
-        text += f" -> {a.target}"
-    if a.color:
-        text += f" {a.color}"
-    if a.author and a.author != "user":
-        text += f" [{a.author}]"
-    return text
 
 
 def details_text(d: ResultDetails, zoom: int | None = None) -> Text:
@@ -89,6 +80,7 @@ def details_text(d: ResultDetails, zoom: int | None = None) -> Text:
         if slot not in shown:
             t.append(f"  {slot or 'image':<8}", style=SLOT_STYLE)
             t.append(" " + "; ".join(notes) + "\n", style="green")
+    t.append_text(extras_text(d))
     prompt = r.prompt_src or r.prompt_en
     if prompt:
         t.append(" ".join(prompt.split())[:400] + "\n", style="dim italic")
@@ -190,6 +182,8 @@ class Preview(Horizontal):
     def _load(self, result_id: int) -> None:
         try:
             d = load_details(self.catalog, result_id, self.thumbnail_dir)
+            if d is not None:
+                load_extras(d)
         except Exception as e:
             self.post_message(self.Loaded(result_id, None, str(e)))
             return
