@@ -120,6 +120,18 @@ class SuggestSettings:
 
 
 @dataclass
+class WorkerSettings:
+    """How workers share backends (the lease) and keep them busy."""
+
+    prequeue: int = 1
+    """Jobs sent ahead to a backend while one runs (0: send the next only when one finishes)."""
+    heartbeat_s: float = 2.0
+    """How often a worker refreshes the lease on each backend it runs."""
+    lease_stale_s: float = 15.0
+    """A lease whose heartbeat is older than this may be taken over (its worker is presumed dead or asleep)."""
+
+
+@dataclass
 class DefaultSettings:
     """What a sweep uses when it does not say."""
 
@@ -164,6 +176,7 @@ class Settings:
     )
     translate: TranslateSettings = field(default_factory=TranslateSettings)
     suggest: SuggestSettings = field(default_factory=SuggestSettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
     defaults: DefaultSettings = field(default_factory=DefaultSettings)
     tui: TuiSettings = field(default_factory=TuiSettings)
     source: Path | None = None
@@ -267,6 +280,10 @@ def settings_from_dict(raw: dict[str, Any], where: str = "<config>") -> Settings
         raise ConfigError(f"{where}: translate.timeout_s must be > 0")
     if settings.suggest.timeout_s <= 0 or settings.suggest.max_side < 64:
         raise ConfigError(f"{where}: suggest.timeout_s must be > 0 and suggest.max_side at least 64")
+    w = settings.worker
+    if w.prequeue < 0 or w.heartbeat_s <= 0 or w.lease_stale_s < 2 * w.heartbeat_s:
+        raise ConfigError(f"{where}: worker: prequeue must be >= 0, heartbeat_s > 0 and lease_stale_s at least "
+                          f"twice heartbeat_s (got {w.prequeue}, {w.heartbeat_s}, {w.lease_stale_s})")
     if settings.defaults.backend not in settings.backends:
         raise ConfigError(
             f"{where}: defaults.backend = {settings.defaults.backend!r} is not a configured backend; "

@@ -50,6 +50,9 @@ from gentui.params import JobParams
 
 log = logging.getLogger(__name__)
 
+FRESH_S = 2.0
+"""A health check this recent stands for `ensure_ready`."""
+
 
 class ComfyBackend(FollowMixin, Backend):
     """One ComfyUI server as a serial lane of generation."""
@@ -84,6 +87,8 @@ class ComfyBackend(FollowMixin, Backend):
         launch = self.bsettings.launch
         self.launcher = Launcher(name, launch, settings.log_dir) if launch and launch.command else None
         self.last_health: Health | None = None
+        self._health_at = 0.0
+        self._workflows: dict[str, tuple[tuple[float, ...], Any]] = {}
 
     # -- plumbing -------------------------------------------------------------
     @property
@@ -145,10 +150,13 @@ class ComfyBackend(FollowMixin, Backend):
                           "devices": devices, "url": self.conn.base_url},
             )
         self.last_health = h
+        self._health_at = time.monotonic()
         return h
 
     async def ensure_ready(self) -> Health:
         """Health, starting the server first when it is down and `launch` is configured."""
+        if self.last_health is not None and self.last_health.ok and time.monotonic() - self._health_at < FRESH_S:
+            return self.last_health  # just checked (the worker warms up before it takes the lease)
         h = await self.health()
         if h.ok:
             return h
@@ -177,8 +185,16 @@ class ComfyBackend(FollowMixin, Backend):
     # -- validation ---------------------------------------------------------------
     def bind(self, params: JobParams) -> dict[str, Any]:
         """The job's workflow graph with its parameters applied (the exact request sent)."""
-        wf = load_workflow(params.workflow or self.settings.defaults.workflow, self.settings)
-        return wf.bind(params.binding_values())
+        return self._workflow(params.workflow or self.settings.defaults.workflow).bind(params.binding_values())
+
+    def _workflow(self, name: str) -> Any:
+        """The workflow pair, read again only when one of its files changed."""
+        hit = self._workflows.get(name)
+        if hit is not None and hit[0] == _mtimes(hit[1]):
+            return hit[1]
+        wf = load_workflow(name, self.settings)
+        self._workflows[name] = (_mtimes(wf), wf)
+        return wf
 
     async def _object_info(self, cls: str) -> dict[str, Any]:
         hit = self._info_cache.get(cls)
@@ -345,3 +361,13 @@ class ComfyBackend(FollowMixin, Backend):
         """Wake a follower so it re-reads the server's state now."""
         if self._ws is not None and prompt_id in self._ws.queues:
             self._ws.queues[prompt_id].put_nowait(WsEvent("socket", {"state": "poke"}))
+
+
+def _mtimes(wf: Any) -> tuple[float, ...]:
+    out = []
+    for p in (wf.binding_path, wf.graph_path):
+        try:
+            out.append(p.stat().st_mtime if p is not None else 0.0)
+        except OSError:
+            out.append(-1.0)
+    return tuple(out)

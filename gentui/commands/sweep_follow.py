@@ -67,7 +67,7 @@ def _take_leases(catalog: Catalog, settings: Settings, backends: list[str | None
     held: list[str] = []
     for n in names:
         try:
-            got.append(acquire(catalog, n))
+            got.append(acquire(catalog, n, settings.worker.lease_stale_s))
         except LeaseHeld as e:
             held.append(str(e))
     return got, held

@@ -21,8 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", action="append", metavar="NAME",
                    help="backend to run (repeatable; default: every enabled backend in the config)")
     p.add_argument("--until-idle", action="store_true", help="exit once no job is queued or running")
-    p.add_argument("--prequeue", type=int, default=1, metavar="N",
-                   help="jobs kept waiting on the backend while one runs (default 1; 0 disables)")
+    p.add_argument("--prequeue", type=int, default=None, metavar="N",
+                   help="jobs kept waiting on the backend while one runs (default: [worker] prequeue, 1; 0 disables)")
 
 
 def _log(msg: str) -> None:
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if not names:
         print("gentui worker: no enabled backend in the config", file=sys.stderr)
         return 2
-    if args.prequeue < 0:
+    if args.prequeue is not None and args.prequeue < 0:
         print("gentui worker: --prequeue must be 0 or more", file=sys.stderr)
         return 2
     try:
@@ -51,31 +51,36 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except CatalogError as e:
         print(f"gentui worker: {e}", file=sys.stderr)
         return 2
-    leases = []
-    for name in names:  # run the lanes that are free; another worker keeps the others
-        try:
-            leases.append(acquire(catalog, name))
-        except LeaseHeld as e:
-            print(f"gentui worker: {e}", file=sys.stderr)
-    if not leases:
-        catalog.close()
-        return 1
-    names = [lease.backend for lease in leases]
     worker = Worker(settings, catalog, names, prequeue=args.prequeue, exit_when_idle=args.until_idle, log=_log)
-    _log(f"worker {leases[0].holder} running backend(s) {', '.join(names)}; catalog {settings.catalog_path}")
 
-    async def main() -> None:
+    async def main() -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.add_signal_handler(sig, worker.stop, True)
             except (NotImplementedError, RuntimeError):
                 pass
+        await worker.warm_up()
+        leases = []
+        for name in names:  # run the lanes that are free; another worker keeps the others
+            try:
+                leases.append(acquire(catalog, name, settings.worker.lease_stale_s))
+            except LeaseHeld as e:
+                print(f"gentui worker: {e}", file=sys.stderr)
+        if not leases:
+            await worker.close_backends()
+            return 1
+        worker.backend_names = [lease.backend for lease in leases]
+        _log(f"worker {leases[0].holder} running backend(s) {', '.join(worker.backend_names)}; "
+             f"catalog {settings.catalog_path}")
         await worker.run(leases)
+        return 0
 
     try:
-        asyncio.run(main())
+        status = asyncio.run(main())
     finally:
         catalog.close()
+    if status:
+        return status
     _log("worker stopped" + ("; jobs still on the backend are picked up by the next worker" if worker.abandon else ""))
     return 0

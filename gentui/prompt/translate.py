@@ -17,11 +17,12 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from ollama import Client, ResponseError
-from sqlalchemy.exc import SQLAlchemyError
+
+if TYPE_CHECKING:  # ollama (0.3 s to import) and SQLAlchemy load only when a prompt is really translated
+    from ollama import Client
 
 from gentui.config import TranslateSettings
 from gentui.prompt.refusal import has_japanese, reject_reason, strip_reply
@@ -162,11 +163,15 @@ class Translator:
 
     # -- Ollama ---------------------------------------------------------------
     def _client(self) -> Client:
+        from ollama import Client
+
         t = self.settings.timeout_s
         return Client(host=self.host, timeout=httpx.Timeout(t, connect=min(t, CONNECT_TIMEOUT_S)))
 
     def _ask(self, model: str, text: str, is_json: bool) -> str:
         """The model's reply text; raises _Rejected (try the next model) or _Unreachable (stop)."""
+        from ollama import ResponseError
+
         timeout = self.settings.timeout_s
         messages = [{"role": "system", "content": SYSTEM_JSON if is_json else SYSTEM_TEXT},
                     {"role": "user", "content": text}]
@@ -199,6 +204,8 @@ class Translator:
 
     # -- cache ----------------------------------------------------------------
     def _cached(self, digest: str, cascade: list[str]) -> tuple[str, str] | None:
+        from sqlalchemy.exc import SQLAlchemyError
+
         from gentui.catalog.models import TranslationCache
 
         try:
@@ -212,6 +219,8 @@ class Translator:
         return None
 
     def _store(self, digest: str, model: str, source: str, text: str) -> None:
+        from sqlalchemy.exc import SQLAlchemyError
+
         from gentui.catalog.models import TranslationCache
 
         try:
@@ -246,6 +255,8 @@ def _short(e: BaseException) -> str:
 
 def list_pulled_models(settings: TranslateSettings, timeout_s: float = 5.0) -> list[str]:
     """Names of the models pulled on the Ollama server (`/api/tags`); OllamaUnavailable when it does not answer."""
+    from ollama import Client, ResponseError
+
     host = settings.resolved_host()
     try:
         with Client(host=host, timeout=httpx.Timeout(timeout_s)) as client:

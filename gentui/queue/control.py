@@ -91,8 +91,13 @@ class QueueService:
         targets = self._targets(ids, sweep)
         res = ControlResult(Action.CANCEL)
         states = self.store.states(targets)
-        res.skipped = [(i, f"it is {states[i][0]}; only unfinished jobs can be cancelled")
-                       for i in targets if states[i][0] not in PENDING and not sweep]
+        for i in targets:
+            state = states[i][0]
+            if state == JobState.RECORDING:
+                res.skipped.append((i, "it has finished on the server and its image is being saved; "
+                                       "remove the result afterwards if you do not want it"))
+            elif state not in PENDING and not sweep:
+                res.skipped.append((i, f"it is {state}; only unfinished jobs can be cancelled"))
         res.changed = self.store.cancel(targets)
         self._reach_servers(res, interrupt=False)
         return res
@@ -186,7 +191,7 @@ class QueueService:
 
     def _worker_holds(self, backend: str | None) -> bool:
         info = read_lease(self.catalog, backend) if backend else None
-        return info is not None and is_live(info)
+        return info is not None and is_live(info, self.settings.worker.lease_stale_s)
 
     def _reach_servers(self, res: ControlResult, interrupt: bool) -> None:
         """Jobs that were on a backend leave it: the worker does it, or we do when no worker holds the backend."""

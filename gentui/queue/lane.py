@@ -38,7 +38,7 @@ from gentui.backends.base import (
     ValidationFailed,
 )
 from gentui.params import JobParams
-from gentui.queue.lease import HEARTBEAT_S, STALE_S, Lease, LeaseLost
+from gentui.queue.lease import Lease, LeaseLost
 from gentui.queue.store import ON_BACKEND, Candidate, Fence, JobRow, JobState
 
 if TYPE_CHECKING:
@@ -91,7 +91,6 @@ class Lane:
         self.down_since: float | None = None
         self.down_reason = ""
         self.auth_refused = False
-        self.validated: set[tuple[Any, ...]] = set()
         self.to_cancel: set[str] = set()
         """Prompts to take off the server once it answers again (revoked while it was down)."""
         self.lost = False
@@ -194,6 +193,11 @@ class Lane:
             if a is not None and a.task is not None and not a.task.done():
                 continue  # followed right now
             status = await self.backend.lookup(pid) if pid else PromptStatus.UNKNOWN
+            if row.state == JobState.RECORDING and status is not PromptStatus.FINISHED:
+                # The server forgot a job it had finished (it restarted): the files may be there already.
+                if await self.w.recorder.finish(row, self.fence):
+                    self.inflight.pop(pid, None)
+                    continue
             if status is PromptStatus.UNKNOWN or (row.state == JobState.RECORDING and status is not PromptStatus.FINISHED):
                 self.inflight.pop(pid, None)
                 await self._withdraw_lost(row, pid, "the server does not know it (never sent, or it restarted)")
@@ -220,7 +224,7 @@ class Lane:
 
     async def _heartbeat(self) -> None:
         while True:
-            await asyncio.sleep(HEARTBEAT_S)
+            await asyncio.sleep(self.w.settings.worker.heartbeat_s)
             await self._beat()
             if self.lost:
                 return
@@ -232,10 +236,22 @@ class Lane:
         except LeaseLost as e:
             self.say(str(e))
             self.lost = True
-            for a in self.inflight.values():  # the new holder owns them now: stop, touch nothing
+            for a in self.inflight.values():  # the new holder owns them now: stop following
                 if a.task is not None:
                     a.task.cancel()
+            await self._drop_orphans()
             self.wake.set()
+
+    async def _drop_orphans(self) -> None:
+        """After losing the lease: prompts we sent that no job holds any more (the new holder re-queued
+        them while we slept) would run for nobody; take those off the server. Held ones are left alone."""
+        for a in list(self.inflight.values()):
+            try:
+                if not await self.db(self.store.holds, a.job_id, a.prompt_id):
+                    await self.backend.cancel(a.prompt_id)
+                    self.say(f"job {a.job_id}: took our orphaned prompt {a.prompt_id} off the server")
+            except BackendError:
+                pass
 
     # -- claiming and submitting -----------------------------------------------
     async def _fill(self) -> None:
@@ -258,7 +274,8 @@ class Lane:
         lanes run, so each server re-patches and re-encodes as little as it can.
         Jobs the user moved, and the order between sweeps, are kept exactly.
         """
-        cands = self.store.candidates(self.name, include_any=not self.inflight,
+        include_any = not self.inflight or self.w.others_busy(self)
+        cands = self.store.candidates(self.name, include_any=include_any,
                                       skip=self.w.refused_by.get(self.name, set()), window=AFFINITY_WINDOW)
         if not cands:
             return None
@@ -278,21 +295,6 @@ class Lane:
     async def _start(self, job: Candidate) -> bool:
         """Claim, prepare and submit one job. False stops filling for now."""
         params = job.params
-        if params.backend is None:  # any backend: only one that has the models takes it
-            sig = params.model_signature()
-            if sig not in self.validated:
-                try:
-                    await self.backend.validate(params)
-                    self.validated.add(sig)
-                except ValidationFailed as e:
-                    await self.db(self.w.refuse, self.name, job.id, str(e))
-                    return True
-                except BackendUnavailable as e:
-                    self._down(e)
-                    return False
-                except BackendError as e:
-                    self._down(BackendUnavailable(f"backend {self.name!r} could not check the models: {e}"))
-                    return False
         prompt_id = str(uuid.uuid4())
         if not await self.db(self.store.claim, job.id, self.name, prompt_id, self.fence):
             return True  # cancelled or taken meanwhile
@@ -304,7 +306,7 @@ class Lane:
             self.inflight.pop(prompt_id, None)
             await self.db(self.store.move_attempt, "fail", job.id, prompt_id, self.fence, error=str(e))
             return True
-        if time.monotonic() - self.heartbeat_ok > STALE_S / 2:
+        if time.monotonic() - self.heartbeat_ok > self.w.settings.worker.lease_stale_s / 2:
             await self._beat()  # after a long sleep (a closed lid) make sure the lease is still ours
             if self.lost:
                 return False
@@ -317,6 +319,18 @@ class Lane:
             a.lost = True  # we cannot tell whether it arrived: asked again when the server is back
             self._down(e)
             return False
+        except ValidationFailed as e:
+            # The backend checked the job (ComfyUI validates every prompt it is sent) and lacks something.
+            # A job for any backend goes back to the queue for the others; one meant for this backend fails.
+            self.inflight.pop(prompt_id, None)
+            if params.backend is None:
+                if await self.db(self.store.move_attempt, "withdraw", job.id, prompt_id, self.fence,
+                                 note=f"refused by backend {self.name}: {e}"):
+                    await self.db(self.w.refuse, self.name, job.id, str(e))
+            else:
+                await self.db(self.store.move_attempt, "fail", job.id, prompt_id, self.fence,
+                              error=f"refused by backend {self.name}: {e}")
+            return True
         except BackendError as e:
             self.inflight.pop(prompt_id, None)
             await self.db(self.store.move_attempt, "fail", job.id, prompt_id, self.fence,

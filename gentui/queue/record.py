@@ -1,12 +1,14 @@
 """Recording an attempt that finished: files first, then the catalog row, then `done`.
 
 `done` means the image and its sidecar are on disk and indexed. The job is
-`recording` meanwhile. If the user cancels it before `done` is set, the cancel
-wins: what was written is removed again. If the catalog stays locked, indexing
-is retried until `RECORD_LIMIT_S`; then the job fails with the reason and the
-files are kept for `gentui import`. File writing and indexing (Pillow
-thumbnails, SQLite) run in their own thread, so the worker's event loop keeps
-following the next job meanwhile.
+`recording` meanwhile (the server has made the image; it is saved, not
+cancelled). If the catalog stays locked, indexing is retried until
+`RECORD_LIMIT_S`; then the job fails with the reason and the files are kept for
+`gentui import`. A worker killed while recording leaves the job `recording`:
+the next one collects it again from the server, or, when the server has
+forgotten it, finishes it from the files already written. File writing and
+indexing (Pillow thumbnails, SQLite) run in their own thread, so the worker's
+event loop keeps following the next job meanwhile.
 """
 
 from __future__ import annotations
@@ -20,11 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from gentui.backends.base import RunOutcome
 from gentui.catalog.db import Catalog
-from gentui.catalog.remove import remove_results
 from gentui.config import Settings
-from gentui.queue.lease import read_lease
-from gentui.queue.results import ResultWriteError, cleanup_outputs, remove_written, write_results
-from gentui.queue.store import Fence, JobState
+from gentui.queue.results import ResultWriteError, cleanup_outputs, write_results, written_for
+from gentui.queue.store import Fence, JobRow, JobState
 
 if TYPE_CHECKING:
     from gentui.queue.lane import Attempt
@@ -78,13 +78,24 @@ class Recorder:
         except _Unindexed as e:
             store.move_attempt("fail", a.job_id, a.prompt_id, fence, error=str(e))
             return
-        if store.move_attempt("done", a.job_id, a.prompt_id, fence, result_ids=ids):
-            return
-        lease = read_lease(self.catalog, backend)
-        if lease is not None and lease.token == fence.token:
-            # Still our lane: the user cancelled while it was recorded. The cancel wins.
-            remove_results(self.catalog, ids)
-            remove_written(paths)
+        # False only when our lease was taken over meanwhile: the new holder finds these files again.
+        store.move_attempt("done", a.job_id, a.prompt_id, fence, result_ids=ids)
+
+    async def finish(self, row: JobRow, fence: Fence) -> bool:
+        """`finish_from_files` in the results thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, self.finish_from_files, row, fence)
+
+    def finish_from_files(self, row: JobRow, fence: Fence) -> bool:
+        """A job left `recording` whose server forgot it: done from the files already written, if they are there."""
+        paths = written_for(self.settings.output_dir, row.id, row.prompt_id or "", row.params, row.label)
+        if not paths:
+            return False
+        try:
+            ids = self._index(paths)
+        except _Unindexed as e:
+            return self.worker.store.move_attempt("fail", row.id, row.prompt_id or "", fence, error=str(e))
+        return self.worker.store.move_attempt("done", row.id, row.prompt_id or "", fence, result_ids=ids)
 
     def _index(self, paths: list[Path]) -> list[int]:
         from gentui.catalog.importer import ImportFailed, index_image

@@ -138,13 +138,35 @@ def write_results(output_dir: Path, job_id: int, sweep_id: int | None, label: st
 
 
 def remove_written(paths: list[Path]) -> None:
-    """Remove images (and their sidecars) this job wrote: a failed write, or a cancel that won."""
+    """Remove what a failed write left (sidecars and images, newest first)."""
     for p in reversed(paths):
-        for q in (p, sidecar_path_for(p)) if p.suffix.lower() in IMAGE_SUFFIXES else (p,):
-            try:
-                q.unlink()
-            except OSError:
-                pass
+        try:
+            p.unlink()
+        except OSError:
+            pass
+
+
+def written_for(output_dir: Path, job_id: int, prompt_id: str, params: JobParams, label: str) -> list[Path]:
+    """The images (with their sidecars) this attempt already wrote, in output order; [] if any is missing."""
+    folder = Path(output_dir) / sanitize(params.sweep or "unsorted", "unsorted")
+    stem = image_stem(params, label)
+    found: dict[int, Path] = {}
+    for side in sorted(folder.glob(f"{glob_escape(stem)}*.json")):
+        try:
+            data = read_sidecar(side)
+        except SidecarError:
+            continue
+        if data.get("job_id") != job_id or data.get("backend_prompt_id") != prompt_id:
+            continue
+        image = next((side.with_suffix(s) for s in IMAGE_SUFFIXES if side.with_suffix(s).exists()), None)
+        if image is None:
+            return []
+        found[int(data.get("image_index") or 0)] = image
+    return [found[i] for i in sorted(found)]
+
+
+def glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:

@@ -73,13 +73,14 @@ TRANSITIONS: dict[str, Transition] = {
     "done": Transition(frozenset({S.RECORDING}), S.DONE, True),
     "fail": Transition(frozenset(ON_BACKEND), S.FAILED, True),
     "interrupted": Transition(frozenset({S.SUBMITTED, S.RUNNING}), S.INTERRUPTED, True),
-    "withdraw": Transition(frozenset({S.SUBMITTED, S.RUNNING}), S.QUEUED, True),
+    "withdraw": Transition(frozenset({S.SUBMITTED, S.RUNNING, S.RECORDING}), S.QUEUED, True),
     "refuse": Transition(frozenset({S.QUEUED}), S.FAILED, False),
-    "cancel": Transition(frozenset(PENDING), S.CANCELLED, False),
+    "cancel": Transition(frozenset({S.QUEUED, S.SUBMITTED, S.RUNNING}), S.CANCELLED, False),
     "interrupt": Transition(frozenset({S.SUBMITTED, S.RUNNING}), S.INTERRUPTED, False),
     "retry": Transition(frozenset(RETRYABLE), S.QUEUED, False),
 }
-"""Every state change there is. `cancel` and `interrupt` are the user's and win over any attempt's move."""
+"""Every state change there is. `cancel` and `interrupt` are the user's and win over any attempt's move while
+the job is on the server; once the server has finished it (`recording`) its image is saved, not discarded."""
 
 ATTEMPT_OUTCOME = {S.DONE: "done", S.FAILED: "failed", S.INTERRUPTED: "interrupted", S.CANCELLED: "cancelled",
                    S.QUEUED: "withdrawn"}

@@ -27,7 +27,7 @@ __all__ = ["Lane", "Worker"]
 class Worker:
     """Runs lanes for the given backends until stopped (or idle, with exit_when_idle)."""
 
-    def __init__(self, settings: Settings, catalog: Catalog, backends: list[str], *, prequeue: int = 1,
+    def __init__(self, settings: Settings, catalog: Catalog, backends: list[str], *, prequeue: int | None = None,
                  exit_when_idle: bool = False, log: Callable[[str], None] = print,
                  stop_when: Callable[[], bool] | None = None,
                  make_backend: Callable[[str, Settings], Backend] | None = None):
@@ -35,7 +35,7 @@ class Worker:
         self.catalog = catalog
         self.store = JobStore(catalog)
         self.backend_names = backends
-        self.prequeue = prequeue
+        self.prequeue = settings.worker.prequeue if prequeue is None else prequeue
         self.exit_when_idle = exit_when_idle
         self.log = log
         self.stop_when = stop_when
@@ -48,6 +48,7 @@ class Worker:
         self.refusals: dict[int, list[str]] = {}
         self.lanes: list[Lane] = []
         self._make_backend = make_backend
+        self._backends: dict[str, Backend] = {}
         self._control_seen: dict[str, str] = {}
 
     def acquire_leases(self) -> list[Lease]:
@@ -55,7 +56,7 @@ class Worker:
         got: list[Lease] = []
         try:
             for name in self.backend_names:
-                got.append(acquire(self.catalog, name))
+                got.append(acquire(self.catalog, name, self.settings.worker.lease_stale_s))
         except Exception:
             for lease in got:
                 lease.release()
@@ -63,11 +64,21 @@ class Worker:
         return got
 
     def make_backend(self, name: str) -> Backend:
+        if name in self._backends:
+            return self._backends[name]
         if self._make_backend is not None:
-            return self._make_backend(name, self.settings)
-        from gentui.backends.registry import make_backend
+            backend = self._make_backend(name, self.settings)
+        else:
+            from gentui.backends.registry import make_backend
 
-        return make_backend(name, self.settings)
+            backend = make_backend(name, self.settings)
+        self._backends[name] = backend
+        return backend
+
+    async def warm_up(self) -> None:
+        """Before taking the leases: load the clients and open their connections, so the first job starts at once."""
+        backends = [self.make_backend(n) for n in self.backend_names]
+        await asyncio.gather(*(b.health() for b in backends), return_exceptions=True)
 
     async def run(self, leases: list[Lease] | None = None) -> None:
         leases = leases if leases is not None else self.acquire_leases()
@@ -82,15 +93,23 @@ class Worker:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
             await self.recorder.drain()
-            for lane in self.lanes:
+            for name, backend in self._backends.items():
                 try:
-                    await lane.backend.close()
+                    await backend.close()
                 except Exception as e:  # noqa: BLE001 - closing is best effort
-                    self.log(f"[{lane.name}] closing the backend: {e}")
+                    self.log(f"[{name}] closing the backend: {e}")
+            for lane in self.lanes:
                 if not lane.lost:
                     lane.lease.release()
             self.db_pool.shutdown(wait=True)
             self.store.close()
+
+    async def close_backends(self) -> None:
+        for backend in self._backends.values():
+            try:
+                await backend.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
 
     async def _watch_stop(self) -> None:
         while not self.stopping.is_set():
@@ -113,6 +132,18 @@ class Worker:
                 if other.last_params is not None:
                     out.append(other.last_params)
         return out
+
+    def others_busy(self, lane: Lane) -> bool:
+        """May a busy lane pre-queue an any-backend job? Only when no other backend could start it now:
+        every other enabled backend is one of our lanes, and each is busy or down."""
+        ours = {other.name: other for other in self.lanes}
+        for name, b in self.settings.backends.items():
+            if name == lane.name or not b.enabled:
+                continue
+            other = ours.get(name)
+            if other is None or (not other.inflight and other.down_since is None):
+                return False
+        return True
 
     def refuse(self, lane: str, job_id: int, reason: str) -> None:
         """A backend lacks what an any-backend job needs; fail it once every lane refused (store thread)."""

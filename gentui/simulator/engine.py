@@ -31,6 +31,7 @@ from gentui.simulator.evaluate import (
 )
 from gentui.simulator.faults import Faults
 from gentui.simulator.hub import Hub
+from gentui.simulator.ledger import Ledger
 from gentui.simulator.nodes import NODE_SPECS
 from gentui.simulator.order import ExecutionList, is_link
 from gentui.simulator.prerender import Prerenderer
@@ -70,9 +71,11 @@ class Engine(PromptQueue):
         preview: bool = False,
         jobs_api: bool = False,
         faults: Faults | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.hub, self.catalogue, self.dirs = hub, catalogue, dirs
         self.faults = faults or Faults()
+        self.ledger = ledger if ledger is not None else Ledger()
         self.step_ms, self.preview, self.jobs_api = step_ms, preview, jobs_api
         PromptQueue.__init__(self, hub)
         self.outputs_cache: dict[str, tuple[Any, ...]] = {}
@@ -167,6 +170,7 @@ class Engine(PromptQueue):
         self.client_id = item.extra_data.get("client_id")
         messages: list = []
         self._add_message(messages, "execution_start", {"prompt_id": pid}, False)
+        self.ledger.started(pid)
         sigs = self._signatures(prompt)
         used = set(sigs.values())
         self.outputs_cache = {k: v for k, v in self.outputs_cache.items() if k in used}
@@ -290,6 +294,7 @@ class Engine(PromptQueue):
         else:
             result = compute(class_type, args, self.catalogue)
         executed.append(nid)
+        self.ledger.executed(class_type)
         self.outputs_cache[sigs[nid]] = result
         if ui_output is not None:
             self.ui_cache[sigs[nid]] = {

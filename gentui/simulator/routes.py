@@ -218,6 +218,11 @@ def build_routes(sim: "Simulator") -> web.RouteTableDef:
     async def get_features(request: web.Request) -> web.Response:
         return web.json_response(dict(SERVER_FEATURES))
 
+    @r.get("/gentui/simulator/stats")
+    async def simulator_stats(request: web.Request) -> web.Response:
+        """Simulator only: what a real server would have re-done (model loads, LoRA patches, text encodes)."""
+        return web.json_response(sim.ledger.to_dict())
+
     @r.get("/system_stats")
     async def system_stats(request: web.Request) -> web.Response:
         gib = 1024**3

@@ -32,6 +32,7 @@ from gentui.simulator.catalogue import (
 from gentui.simulator.engine import Dirs, Engine
 from gentui.simulator.faults import Faults
 from gentui.simulator.hub import Hub
+from gentui.simulator.ledger import Ledger
 from gentui.simulator.routes import build_routes
 from gentui.simulator.validate import PromptShapeError
 
@@ -113,8 +114,10 @@ class Simulator:
         jobs_api: bool = False,
         output_dir: str | Path | None = None,
         preview: bool = False,
+        ledger: Ledger | None = None,
     ) -> None:
         self.host, self.port, self.step_ms = host, port, step_ms
+        self.ledger = ledger if ledger is not None else Ledger()
         self.jobs_api, self.preview = jobs_api, preview
         self.catalogue = _catalogue(models)
         self._own_dirs: list[Path] = []
@@ -145,7 +148,7 @@ class Simulator:
         self.faults = Faults()
         self.hub = Hub(self.faults)
         self.engine = Engine(
-            self.hub, self.catalogue, self.dirs, self.step_ms, self.preview, self.jobs_api, self.faults
+            self.hub, self.catalogue, self.dirs, self.step_ms, self.preview, self.jobs_api, self.faults, self.ledger
         )
         app = web.Application(middlewares=[_guard], client_max_size=100 * 1024 * 1024)
         app[FAULTS_KEY] = self.faults
@@ -203,6 +206,7 @@ class SimulatorHandle:
     """A simulator running in its own thread and event loop."""
 
     def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("ledger", Ledger())  # one ledger across restarts: what ran, ever
         self._kwargs = kwargs
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -311,6 +315,11 @@ class SimulatorHandle:
         self._shutdown(abort=False, keep_dirs=True)
         for d in self._cleanup:
             shutil.rmtree(d, ignore_errors=True)
+
+    @property
+    def ledger(self) -> Ledger:
+        """What this server did across its restarts (executions per prompt id, model loads, LoRA patches...)."""
+        return self._kwargs["ledger"]
 
     def kill(self) -> None:
         """Die like a crashed server: reset every connection, lose queue and history, keep files."""
