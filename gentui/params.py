@@ -122,10 +122,10 @@ SETTABLE: tuple[str, ...] = tuple(s.name for s in SCALARS if s.settable) + LEGAC
 
 SETTING_KINDS: dict[str, type] = {**{s.name: s.kind for s in SCALARS if s.settable}, "use_lora": bool,
                                   "lora_name": str, "lora_strength": float, "use_speed_lora": bool,
-                                  "speed_lora_name": str, "speed_lora_strength": float}
+                                  "speed_lora_name": str, "speed_lora_strength": float, "loras": list}
 """The type of every key a sweep's [params] takes as such (weights are floats)."""
 
-NOT_SETTABLE = tuple(s.name for s in SCALARS if not s.settable) + ("characters", "extra", "loras", "translation")
+NOT_SETTABLE = tuple(s.name for s in SCALARS if not s.settable) + ("characters", "extra", "translation")
 
 FILLED_FROM_WORKFLOW = ("seed", "width", "height", "steps", "cfg", "sampler", "scheduler", "checkpoint", "unet",
                         "text_encoder", "vae", "negative", "lora_name", "lora_strength", "speed_lora_name",
@@ -164,6 +164,22 @@ class Lora:
             object.__setattr__(self, "strength_model", w)
         if self.strength_clip is not None:
             object.__setattr__(self, "strength_clip", normalize_weight(self.strength_clip))
+
+    @property
+    def stem(self) -> str:
+        """The file's name without folder and `.safetensors` (`kanachan-v4`)."""
+        base = self.name.replace("\\", "/").rsplit("/", 1)[-1]
+        return base[: -len(".safetensors")] if base.endswith(".safetensors") else base
+
+    @property
+    def key(self) -> str:
+        """How axes, labels and queries name it: its character, else its file's stem (`weight.Kanachan`)."""
+        return self.character or self.stem
+
+    def answers_to(self, key: str) -> bool:
+        """Does `weight.KEY` (or `lora:KEY`) mean this LoRA? Its character, its file or its stem, in any case."""
+        k = key.casefold()
+        return k in {self.stem.casefold(), self.name.casefold(), (self.character or "").casefold()} - {""}
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "strength_model": self.strength_model, "strength_clip": self.strength_clip,
@@ -262,16 +278,28 @@ class JobParams:
         keyed = {k: v for k, v in self.to_json().items() if k not in HASH_EXCLUDED}
         return hashlib.sha256(canonical_json(keyed).encode("utf-8")).hexdigest()
 
+    def weight_of(self, key: str) -> float | None:
+        """The strength of the character LoRA `key` names (its character or file); None when it has none."""
+        lo = next((x for x in self.character_loras if x.answers_to(key)), None)
+        return lo.strength_model if lo else None
+
+    def weight_label(self) -> str:
+        """`w0.8` (one character LoRA), `wKanachan0.8+Reina0.6` (several), `wnone` (none)."""
+        chars = self.character_loras
+        if len(chars) <= 1:
+            return f"w{format_weight(self.weight)}"
+        return "w" + "+".join(f"{lo.key}{format_weight(lo.strength_model)}" for lo in chars)
+
     def label(self, cell: Mapping[str, Any] | None = None, variant_label: str | None = None) -> str:
         """`w0.8 s1293127692 named` plus the cell's other axis values.
 
         `variant_label`: the variant's short name (`named+notrigger`; the prompt module makes it).
         """
-        parts = [f"w{format_weight(self.weight)}", f"s{self.seed}"]
+        parts = [self.weight_label(), f"s{self.seed}"]
         if self.variant:
             parts.append(variant_label or self.variant)
         for k, v in (cell or {}).items():
-            if k in ("lora_strength", "seed", "variant"):
+            if k in ("lora_strength", "seed", "variant") or k.startswith("weight."):
                 continue
             parts.append(str(v) if k == "layout" else f"{k}={v}")
         return " ".join(parts)
@@ -288,8 +316,11 @@ class JobParams:
         score = 0
         if all(getattr(self, k) == getattr(other, k) for k in MODEL_KEYS):
             score += 8
+            prefix = next((i for i, (a, b) in enumerate(zip(self.loras, other.loras)) if a != b),
+                          min(len(self.loras), len(other.loras)))
+            score += 2 * prefix  # a chain of LoRA loaders is re-run from the first one that changed
             if self.loras == other.loras:
-                score += 4  # no re-patch of the model
+                score += 4  # no re-patch of the model at all
             if (self.prompt_en or self.prompt_src) == (other.prompt_en or other.prompt_src) and \
                     self.negative == other.negative and self.loras == other.loras:
                 score += 2  # the text encoding is reused
@@ -359,6 +390,8 @@ class JobParams:
                    lora_strength=lo.strength_model if lo else None,
                    use_speed_lora=speed is not None, speed_lora_name=speed.name if speed else None,
                    speed_lora_strength=speed.strength_model if speed else None)
+        out["character_loras"] = [x.to_dict() for x in self.character_loras]
+        out["loras"] = [x.to_dict() for x in self.loras]
         out["extra"] = dict(self.extra)
         out["characters"] = [dict(c) for c in self.characters]
         return out

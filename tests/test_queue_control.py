@@ -92,7 +92,7 @@ def test_a_cancel_after_a_retry_reaches_the_server_and_wins(simulator):
 def test_without_a_worker_a_cancel_is_taken_to_the_server_by_the_service(simulator):
     """Issue 9, defect 4: the TUI did not cancel on the server when no worker ran; now both use the service."""
     simulator.sim.engine.step_ms = 40
-    settings, catalog, ids = queued(simulator, weights=(0.5, 0.6), steps=30)
+    settings, catalog, ids = queued(simulator, weights=(0.5, 0.6), steps=150)  # 6 s: still running when we look
     store = JobStore(catalog)
 
     async def leave_two_on_the_server():

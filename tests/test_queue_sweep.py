@@ -186,3 +186,72 @@ def test_no_lora_means_no_weight_everywhere():
     assert off.params.columns()["lora_strength"] is None and off.params.columns()["use_lora"] is False
     assert on.params.weight == 0.8 and on.label.startswith("w0.8 ")
     assert off.key_hash != on.key_hash
+
+
+MULTI = Path(__file__).resolve().parents[1] / "examples" / "kana-reina-2loras.toml"
+
+
+def test_two_character_loras_each_with_its_own_weight_axis():
+    plan = plan_sweep(load_sweep_file(MULTI), Settings())
+    jobs = plan.grid.jobs
+    assert len(jobs) == 10 and len({j.key_hash for j in jobs}) == 10
+    pairs = {(j.params.weight_of("Kanachan"), j.params.weight_of("Reina")) for j in jobs}
+    assert pairs == {(k, r) for k in (0.4, 0.6, 0.8, 1.0, 1.2) for r in (0.6, 0.8)}
+    p = jobs[0].params
+    assert [(lo.name, lo.character, lo.role) for lo in p.loras] == [
+        ("kanachan-v4.safetensors", "Kanachan", "character"), ("reina-v1.safetensors", "Reina", "character"),
+        ("anima-turbo-lora-v0.2.safetensors", None, "speed")]
+    assert jobs[0].label == "wKanachan0.4+Reina0.6 s1293127692"
+    side = p.sidecar_fields()
+    assert side["lora_name"] == "kanachan-v4.safetensors" and side["lora_strength"] == 0.4  # the old keys: the first
+    assert [lo["character"] for lo in side["loras"]] == ["Kanachan", "Reina", None]
+
+
+def _sweep(**changes):
+    raw = {"name": "x", "prompt": {"text": "2girls"}, "params": {"skip_translate": True,
+           "loras": [{"name": "kanachan-v4.safetensors", "character": "Kanachan"},
+                     {"name": "reina-v1.safetensors", "character": "Reina", "strength": 0.7}]},
+           "axes": {"weight.kanachan": [0.5, 1.0]}}
+    for key, value in changes.items():
+        section, _, name = key.partition("__")
+        if value is None:
+            raw[section].pop(name, None)
+        else:
+            raw[section][name] = value
+    return plan_sweep(sweep_from_dict(raw, "x.toml"), Settings())
+
+
+def test_a_lora_stack_takes_its_strengths_from_axes_entries_or_the_workflow():
+    jobs = _sweep().grid.jobs
+    assert [(j.params.weight_of("Kanachan"), j.params.weight_of("reina-v1")) for j in jobs] == [(0.5, 0.7), (1.0, 0.7)]
+    none = _sweep(**{"axes__weight.Reina": ["none", 0.6]}).grid.jobs
+    assert {(j.params.weight_of("Kanachan"), j.params.weight_of("Reina")) for j in none} == {
+        (0.5, None), (0.5, 0.6), (1.0, None), (1.0, 0.6)}  # `none`: that cell runs without Reina's LoRA
+    plain = _sweep(**{"params__loras": [{"name": "kanachan-v4.safetensors"}], "axes__weight.kanachan": None,
+                      "axes__weights": [0.6, 0.8]}).grid.jobs
+    assert [j.params.weight for j in plain] == [0.6, 0.8]  # a plain weights axis: the one character LoRA
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"axes__weights": [0.6]}, ["axes.weights", "2 character LoRAs", "weight.Kanachan", "weight.Reina"]),
+    ({"axes__weight.Nobody": [0.6]}, ["axes.weight.Nobody", "Kanachan, Reina"]),
+    ({"params__lora_name": "x.safetensors"}, ["either lora_name", "[[params.loras]]"]),
+    ({"params__loras": [{"character": "Kanachan"}]}, ["params.loras[0]", "name"]),
+    ({"params__loras": [{"name": "a", "strength": "high"}]}, ["params.loras[0].strength", "number"]),
+])
+def test_lora_stack_mistakes_name_the_key(changes, words):
+    with pytest.raises(SweepError) as e:
+        _sweep(**changes)
+    for w in words:
+        assert w in str(e.value)
+
+
+def test_characters_may_name_their_own_lora():
+    raw = {"name": "c", "prompt": {"scene": "2girls", "characters": [
+        {"name": "Kanachan", "lora": "kanachan-v4.safetensors", "appearance": "side ponytail"},
+        {"name": "Reina", "lora": "reina-v1.safetensors", "appearance": "long black hair"}]},
+        "params": {"skip_translate": True}, "axes": {"weight.Reina": [0.6, 0.8]}}
+    jobs = plan_sweep(sweep_from_dict(raw, "c.toml"), Settings()).grid.jobs
+    assert [(lo.character, lo.strength_model) for lo in jobs[1].params.character_loras] == [("Kanachan", 1.0),
+                                                                                             ("Reina", 0.8)]
+    assert "reina-v1" not in jobs[0].params.prompt_src  # a LoRA file is not prompt text

@@ -187,3 +187,43 @@ def test_jobs_for_any_backend_go_to_idle_backends_that_have_the_models(simulator
         assert {jobs[i].backend for i in lily} == {"a", "b"}
     finally:
         other.stop()
+
+
+def test_a_two_lora_sweep_runs_on_the_simulator(simulator):
+    """examples/kana-reina-2loras.toml: validated as ComfyUI validates, run, and recorded with its stack."""
+    from gentui.queue.plan import plan_sweep, queue_plan, validate_plan
+    from gentui.queue.sweep import load_sweep_file
+
+    settings = sim_settings(simulator.url)
+    catalog = catalog_for(settings)
+    sweep = load_sweep_file(Path(__file__).resolve().parents[1] / "examples" / "kana-reina-2loras.toml")
+    sweep.params.update(width=64, height=64, steps=2)
+    sweep.axes["weight.Kanachan"] = [0.4, 1.2]
+    plan = plan_sweep(sweep, settings, catalog)
+    assert asyncio.run(validate_plan(plan, settings)) == []
+    ids = queue_plan(catalog, plan).added
+    run_worker(settings, catalog)
+    jobs = [JobStore(catalog).get(i) for i in ids]
+    assert [j.state for j in jobs] == ["done"] * 4
+    side = json.loads((settings.output_dir / "kana-reina-2loras" / "1293127692_wKanachan1.2+Reina0.8.json").read_text())
+    assert [(lo["name"], lo["strength_model"], lo["character"]) for lo in side["loras"][:2]] == [
+        ("kanachan-v4.safetensors", 1.2, "Kanachan"), ("reina-v1.safetensors", 0.8, "Reina")]
+    loaders = [n for n in side["workflow_api"].values() if n["class_type"] == "LoraLoaderModelOnly"]
+    assert sorted(n["inputs"]["lora_name"] for n in loaders) == [
+        "anima-turbo-lora-v0.2.safetensors", "kanachan-v4.safetensors", "reina-v1.safetensors"]
+
+
+def test_an_unknown_lora_in_a_stack_is_refused_before_queueing(simulator):
+    from gentui.queue.plan import plan_sweep, validate_plan
+    from gentui.queue.sweep import SweepError, sweep_from_dict
+
+    settings = sim_settings(simulator.url)
+    raw = {"name": "x", "prompt": {"text": "2girls"}, "params": {"skip_translate": True, "loras": [
+        {"name": "kanachan-v4.safetensors", "character": "Kanachan"}, {"name": "nobody-v9.safetensors"}]}}
+    plan = plan_sweep(sweep_from_dict(raw, "x.toml"), settings)
+    try:
+        asyncio.run(validate_plan(plan, settings))
+    except SweepError as e:
+        assert "nobody-v9.safetensors" in str(e) and "reina-v1.safetensors" in str(e)  # lists what it has
+    else:
+        raise AssertionError("an unknown LoRA was not refused")

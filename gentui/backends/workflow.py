@@ -72,6 +72,23 @@ class Switch:
 
 
 @dataclass
+class LoraStack:
+    """Where a job's character LoRAs go (`[loras] character = ...` in the binding).
+
+    Either copies of a template loader node (`node = "Character LoRA"`), chained one
+    after another, with the template's consumers rewired to the last copy (no LoRA:
+    the template is bypassed); or new loader nodes of class `cls` chained after a
+    model source (`after = "Diffusion Model"`), taking CLIP from `clip_from` (or the
+    source's second output) when the class is LoraLoader.
+    """
+
+    template: str | None = None
+    after: str | None = None
+    cls: str = "LoraLoaderModelOnly"
+    clip_from: str | None = None
+
+
+@dataclass
 class Workflow:
     """A loaded workflow pair. `bind(params)` returns a new API graph."""
 
@@ -79,6 +96,7 @@ class Workflow:
     graph: dict[str, Any]
     params: dict[str, Param]
     switches: dict[str, Switch]
+    loras: LoraStack | None = None
     description: str = ""
     graph_path: Path | None = None
     binding_path: Path | None = None
@@ -123,16 +141,32 @@ class Workflow:
         return values
 
     def bind(self, params: dict[str, Any]) -> dict[str, Any]:
-        """A deep copy of the graph with the parameters applied and switches honoured."""
+        """A deep copy of the graph with the parameters applied, switches honoured and LoRAs chained.
+
+        `params["character_loras"]` (from `JobParams.binding_values`) is the job's stack of
+        character LoRAs; a binding without a `[loras]` stack takes at most one, through its
+        `lora_name` / `lora_strength` parameters.
+        """
         values = self.resolve(params)
+        stack = params.get("character_loras")
         graph = copy.deepcopy(self.graph)
         removed: set[str] = set()
+        owned: set[Target] = set()
+        if stack is not None and self.loras is None and len(stack) > 1:
+            raise WorkflowError(
+                f"workflow {self.name!r} takes one character LoRA and this job has {len(stack)}; "
+                f"add a stack to its binding ({self.binding_path}): [loras] character = {{ node = \"Character LoRA\" }}"
+            )
+        if stack is not None and self.loras is not None:
+            owned = self._apply_stack(graph, stack)
         for name, sw in self.switches.items():
+            if self.loras is not None and stack is not None and sw.node == self.loras.template:
+                continue  # the stack decides whether the template node stays
             if not values[name]:
                 _bypass(graph, sw.node, sw.through)
                 removed.add(sw.node)
         for name, p in self.params.items():
-            live = [t for t in p.targets if t.node not in removed]
+            live = [t for t in p.targets if t.node not in removed and t not in owned and t.node in graph]
             if not live:
                 continue
             value = values[name]
@@ -146,6 +180,52 @@ class Workflow:
             for t in live:
                 graph[t.node]["inputs"][t.input] = value
         return graph
+
+    def _apply_stack(self, graph: dict[str, Any], stack: list[dict[str, Any]]) -> set[Target]:
+        """Chain one loader per LoRA; returns the template inputs the stack set (parameters leave them)."""
+        spec = self.loras
+        assert spec is not None
+        if spec.template is not None:
+            tid = spec.template
+            template = graph[tid]
+            if not stack:
+                _bypass(graph, tid, PASSTHROUGH.get(template["class_type"], ["model"]))
+                return set()
+            outputs = len(PASSTHROUGH.get(template["class_type"], ["model"]))
+            consumers = _consumers(graph, tid)
+            _set_lora(template, stack[0], 0)
+            prev = tid
+            for i, lora in enumerate(stack[1:], 2):
+                node = copy.deepcopy(self.graph[tid])
+                node["inputs"]["model"] = [prev, 0]
+                if "clip" in node["inputs"]:
+                    node["inputs"]["clip"] = [prev, 1]
+                _set_lora(node, lora, i - 1)
+                prev = _add_node(graph, node)
+            for nid, inp, idx in consumers:
+                if idx < outputs:
+                    graph[nid]["inputs"][inp] = [prev, idx]
+            return {Target(tid, k) for k in ("lora_name", "strength_model", "strength_clip")}
+        if not stack:
+            return set()
+        src = spec.after
+        assert src is not None
+        links = {0: [src, 0]}
+        if spec.cls == "LoraLoader":
+            links[1] = [spec.clip_from, 0] if spec.clip_from else [src, 1]
+        consumers = {idx: [(n, i) for n, i, _ in _consumers_of(graph, link)] for idx, link in links.items()}
+        prev = None
+        for k, lora in enumerate(stack):
+            inputs: dict[str, Any] = {"model": [prev, 0] if prev else links[0]}
+            if spec.cls == "LoraLoader":
+                inputs["clip"] = [prev, 1] if prev else links[1]
+            node = {"class_type": spec.cls, "inputs": inputs, "_meta": {"title": "Character LoRA"}}
+            _set_lora(node, lora, k)
+            prev = _add_node(graph, node)
+        for idx, users in consumers.items():
+            for nid, inp in users:
+                graph[nid]["inputs"][inp] = [prev, idx]
+        return set()
 
     def required_models(self, params: dict[str, Any]) -> dict[str, list[str]]:
         """{model folder: [file names]} the bound graph loads, for validation."""
@@ -205,6 +285,40 @@ def _bypass(graph: dict[str, Any], node_id: str, through: list[str]) -> None:
                         f"cannot bypass node {node_id} ({node.get('class_type')}): nothing feeds its output {idx}"
                     )
                 other["inputs"][name] = copy.deepcopy(node["inputs"][through[idx]])
+
+
+def _consumers(graph: dict[str, Any], node_id: str) -> list[tuple[str, str, int]]:
+    """(node, input, output index) of every input linked to an output of `node_id`."""
+    return [(nid, name, int(v[1])) for nid, other in graph.items() for name, v in other.get("inputs", {}).items()
+            if _is_link(v) and str(v[0]) == node_id]
+
+
+def _consumers_of(graph: dict[str, Any], link: list[Any]) -> list[tuple[str, str, int]]:
+    """(node, input, index) of every input linked to exactly this output."""
+    return [(nid, name, int(v[1])) for nid, other in graph.items() for name, v in other.get("inputs", {}).items()
+            if _is_link(v) and str(v[0]) == str(link[0]) and int(v[1]) == int(link[1])]
+
+
+def _add_node(graph: dict[str, Any], node: dict[str, Any]) -> str:
+    """Add a node under the next free numeric id (ids stay strings, as ComfyUI writes them)."""
+    nid = str(max((int(k) for k in graph if str(k).isdigit()), default=0) + 1)
+    graph[nid] = node
+    return nid
+
+
+def _set_lora(node: dict[str, Any], lora: dict[str, Any], index: int) -> None:
+    """One LoRA's file and strengths on a loader node; its title says which character it is for."""
+    inputs = node["inputs"]
+    inputs["lora_name"] = lora["name"]
+    inputs["strength_model"] = lora["strength_model"]
+    if "strength_clip" in inputs or node.get("class_type") == "LoraLoader":
+        clip = lora.get("strength_clip")
+        inputs["strength_clip"] = lora["strength_model"] if clip is None else clip
+    title = (node.get("_meta") or {}).get("title") or "Character LoRA"
+    base = title.split(" (")[0]
+    who = lora.get("character") or ""
+    node["_meta"] = {**(node.get("_meta") or {}),
+                     "title": f"{base} ({who})" if who else (base if index == 0 else f"{base} {index + 1}")}
 
 
 def _is_link(value: Any) -> bool:
@@ -270,9 +384,10 @@ def load_binding(path: Path) -> Workflow:
     meta = raw.get("workflow", {})
     if not isinstance(meta, dict):
         raise WorkflowError(f"{path}: [workflow] must be a table")
-    unknown = set(raw) - {"workflow", "params", "switches"}
+    unknown = set(raw) - {"workflow", "params", "switches", "loras"}
     if unknown:
-        raise WorkflowError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; allowed: workflow, params, switches")
+        raise WorkflowError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; "
+                            "allowed: workflow, params, switches, loras")
     graph_name = meta.get("graph", f"{path.stem}.json")
     if not isinstance(graph_name, str):
         raise WorkflowError(f"{path}: workflow.graph must be a file name")
@@ -318,11 +433,43 @@ def load_binding(path: Path) -> Workflow:
         if not isinstance(when_off, dict):
             raise WorkflowError(f"{path}: {key}.when_off must be a table like {{ steps = 30, cfg = 4.0 }}")
         wf.switches[sname] = Switch(sname, node, list(through), default, dict(when_off))
+    wf.loras = _parse_stack(path, graph, titles, raw.get("loras"))
     for sname, sw in wf.switches.items():
         for k in sw.when_off:
             if k not in wf.params:
                 raise WorkflowError(f"{path}: switches.{sname}.when_off.{k}: no parameter {k!r} in [params]")
     return wf
+
+
+LORA_LOADERS = ("LoraLoader", "LoraLoaderModelOnly")
+
+
+def _parse_stack(path: Path, graph: dict[str, Any], titles: dict[str, str], raw: Any) -> LoraStack | None:
+    """`[loras] character = { node = TEMPLATE }` or `{ after = NODE, class = ..., clip_from = NODE }`."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"character"} or not isinstance(raw.get("character"), dict):
+        raise WorkflowError(f"{path}: [loras] takes one key, character = {{ node = \"Character LoRA\" }} "
+                            "(or {{ after = \"Diffusion Model\", class = \"LoraLoaderModelOnly\" }})")
+    spec = raw["character"]
+    key = "loras.character"
+    bad = set(spec) - {"node", "after", "class", "clip_from"}
+    if bad:
+        raise WorkflowError(f"{path}: {key}: unknown key(s) {', '.join(sorted(bad))}; allowed: node, after, class, clip_from")
+    if ("node" in spec) == ("after" in spec):
+        raise WorkflowError(f"{path}: {key}: give either node (a LoRA loader to copy) or after (the model source)")
+    if "node" in spec:
+        nid = _find_node(path, graph, titles, f"{key}.node", spec["node"])
+        if graph[nid]["class_type"] not in LORA_LOADERS:
+            raise WorkflowError(f"{path}: {key}.node = {spec['node']!r} is a {graph[nid]['class_type']}, not one of "
+                                f"{', '.join(LORA_LOADERS)}")
+        return LoraStack(template=nid)
+    cls = spec.get("class", "LoraLoaderModelOnly")
+    if cls not in LORA_LOADERS:
+        raise WorkflowError(f"{path}: {key}.class = {cls!r}: allowed {', '.join(LORA_LOADERS)}")
+    after = _find_node(path, graph, titles, f"{key}.after", spec["after"])
+    clip_from = _find_node(path, graph, titles, f"{key}.clip_from", spec["clip_from"]) if "clip_from" in spec else None
+    return LoraStack(after=after, cls=cls, clip_from=clip_from)
 
 
 def _load_graph(path: Path) -> dict[str, Any]:

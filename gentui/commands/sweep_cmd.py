@@ -28,13 +28,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("--variants", metavar="V", help="prompt variants, e.g. named,unnamed")
     a.add_argument("--layouts", metavar="L", help="layouts, e.g. side_by_side,cluster,depth")
     a.add_argument("--workflow", metavar="NAME", help="workflow (a comma list makes it an axis)")
+    a.add_argument("--axis", metavar="KEY=VALUES", action="append", default=[],
+                   help="any parameter as an axis, e.g. --axis weight.Reina=0.6,0.8 --axis steps=8,12 (repeatable)")
     o = p.add_argument_group("parameters")
     o.add_argument("--backend", metavar="NAME", help="backend name from the config, or 'any' (default: defaults.backend)")
     o.add_argument("--width", type=int)
     o.add_argument("--height", type=int)
     o.add_argument("--steps", type=int)
     o.add_argument("--cfg", type=float)
-    o.add_argument("--lora", metavar="NAME", help="character LoRA file name")
+    o.add_argument("--lora", metavar="FILE[@CHARACTER]", action="append", default=[],
+                   help="a character LoRA, optionally for one character of the prompt (repeatable: a LoRA stack)")
     o.add_argument("--no-lora", action="store_true", help="run without the character LoRA (node bypassed)")
     o.add_argument("--no-speed-lora", action="store_true", help="run without the speed (turbo) LoRA")
     o.add_argument("--skip-translate", action="store_true", help="send the prompt as written, untranslated")
@@ -56,8 +59,11 @@ def _flag_overrides(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str,
     for key in ("width", "height", "steps", "cfg", "backend"):
         if getattr(args, key) is not None:
             params[key] = getattr(args, key)
-    if args.lora:
-        params["lora_name"] = args.lora
+    if len(args.lora) == 1 and "@" not in args.lora[0]:
+        params["lora_name"] = args.lora[0]
+    elif args.lora:
+        params["loras"] = [{"name": f.partition("@")[0], **({"character": f.partition("@")[2]} if "@" in f else {})}
+                           for f in args.lora]
     if args.no_lora:
         params["use_lora"] = False
     if args.no_speed_lora:
@@ -72,6 +78,11 @@ def _flag_overrides(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str,
     for flag, axis in (("weights", "weights"), ("seeds", "seeds"), ("variants", "variants"), ("layouts", "layouts")):
         if getattr(args, flag):
             axes[axis] = getattr(args, flag)
+    for item in args.axis:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip() or not value.strip():
+            raise SweepError(f"--axis {item!r}: expected KEY=VALUES, e.g. --axis weight.Reina=0.6,0.8")
+        axes[key.strip()] = value.strip()
     if args.workflow:
         if "," in args.workflow:
             axes["workflow"] = args.workflow
@@ -106,6 +117,11 @@ def build_sweep(args: argparse.Namespace) -> Any:
         sweep = sweep_from_dict({"name": args.name or f"sweep-{digest}", "prompt": prompt}, "command line")
     if args.name:
         sweep.name = args.name
+    if "loras" in params:  # the flags' LoRA stack replaces the file's LoRAs
+        sweep.params.pop("lora_name", None)
+        sweep.params.pop("lora_strength", None)
+    elif "lora_name" in params:
+        sweep.params.pop("loras", None)
     for k, v in params.items():
         sweep.params[k] = check_param(k, v, f"command line: {k}")
     if "lora_name" in params and params.get("use_lora") is not False and "use_lora" not in params:

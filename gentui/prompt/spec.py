@@ -34,7 +34,7 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
 """Known layouts -> the phrase rendered into the scene line (first) and the phrases read back."""
 
 DEFAULT_RULE = "Keep the characters visually distinct. Do not mix hairstyles, outfits, or eye colors."
-CHAR_FIELDS = ("name", "identity", "lora_trigger", "position", "appearance")
+CHAR_FIELDS = ("name", "identity", "lora_trigger", "position", "appearance", "lora")
 
 _COUNT_ITEM = r"(?:\d+\+?(?:girl|boy|other)s?|multiple (?:girls|boys|others)|no humans)"
 COUNT_RE = re.compile(rf"^{_COUNT_ITEM}(?:\s*,\s*{_COUNT_ITEM})*$", re.IGNORECASE)
@@ -126,6 +126,8 @@ class Character:
     lora_trigger: str = ""
     position: str = "free"
     omit_trigger: bool = False
+    lora: str = ""
+    """The character's LoRA file, when it has one of its own (never rendered into the prompt)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "position", normalize_position(self.position))
@@ -241,7 +243,7 @@ def spec_to_dict(spec: PromptSpec) -> dict[str, Any]:
     chars = []
     for c in spec.characters:
         d: dict[str, Any] = {}
-        for f in ("name", "identity", "lora_trigger", "position", "appearance"):
+        for f in ("name", "identity", "lora_trigger", "position", "appearance", "lora"):
             v = getattr(c, f)
             if v or f == "position":
                 d[f] = v

@@ -14,7 +14,7 @@ from typing import Any
 
 from gentui.catalog.db import Catalog
 from gentui.config import Settings
-from gentui.params import FILLED_FROM_WORKFLOW, JobParams, ParamError
+from gentui.params import FILLED_FROM_WORKFLOW, JobParams, Lora, ParamError
 from gentui.queue.store import JobError, JobStore, QueueReport
 from gentui.queue.prompting import variant_label
 from gentui.queue.sweep import Grid, JobSpec, SweepDef, SweepError, expand
@@ -68,6 +68,7 @@ def plan_sweep(sweep: SweepDef, settings: Settings, catalog: Catalog | None = No
             _fill_for_mflux(sweep, d, settings.backends[backend])
         else:
             _fill_from_workflow(sweep, d, settings, workflows)
+        _resolve_loras(sweep, d, c.cell)
         try:
             params = JobParams.from_flat(d)
         except ParamError as e:
@@ -108,6 +109,59 @@ def _fill_from_workflow(sweep: SweepDef, d: dict[str, Any], settings: Settings, 
             continue
         if d.get(key) is None and values.get(key) not in (None, ""):
             d[key] = values[key]
+
+
+def _resolve_loras(sweep: SweepDef, d: dict[str, Any], cell: dict[str, Any]) -> None:
+    """The job's LoRA stack: [[params.loras]], the prompt characters' own `lora`, or lora_name (one).
+
+    Each character LoRA's strength comes from its `weight.NAME` axis, else a plain `weights`
+    axis (only when there is one character LoRA), else its own `strength`, else the workflow's
+    default. A weight of `none` leaves that LoRA out of the cell.
+    """
+    entries = [dict(e) for e in d.get("loras") or []]
+    if not entries and not d.get("lora_name"):
+        for ch in (sweep.prompt.spec or {}).get("characters") or []:
+            if ch.get("lora"):
+                entries.append({"name": ch["lora"], "character": ch.get("name") or None, "role": "character"})
+    given = d.pop("weight_for", {})
+    if not entries:
+        if given:
+            raise SweepError(f"{sweep.source}: axes.weight.{next(iter(given))}: the sweep has no [[params.loras]] "
+                             "entry or character `lora` to vary; name one")
+        return
+    chars = [e for e in entries if e.get("role", "character") == "character"]
+    for key in given:
+        matches = [e for e in chars if Lora(e["name"], 1.0, character=e.get("character")).answers_to(key)]
+        if not matches:
+            names = ", ".join(Lora(e["name"], 1.0, character=e.get("character")).key for e in chars) or "none"
+            raise SweepError(f"{sweep.source}: axes.weight.{key}: no character LoRA is {key!r}; "
+                             f"the sweep's character LoRAs: {names}")
+    plain = "lora_strength" in cell
+    if plain and len(chars) != 1:
+        keys = ", ".join(f"weight.{Lora(e['name'], 1.0, character=e.get('character')).key}" for e in chars)
+        raise SweepError(f"{sweep.source}: axes.weights: the sweep has {len(chars)} character LoRAs; "
+                         f"give each its own axis ({keys})")
+    default = d.get("lora_strength") if d.get("lora_strength") is not None else 1.0
+    out = []
+    for e in entries:
+        lo = Lora(e["name"], 1.0, character=e.get("character"))
+        if e.get("role", "character") == "character":
+            key = next((k for k in given if lo.answers_to(k)), None)
+            if key is not None:
+                strength = given[key]
+            elif plain:
+                strength = cell["lora_strength"]
+            else:
+                strength = e.get("strength_model") if e.get("strength_model") is not None else default
+            if strength is None or d.get("use_lora", True) is False:
+                continue  # `none`: this cell runs without that LoRA
+            e["strength_model"] = strength
+        elif e.get("strength_model") is None:
+            e["strength_model"] = 1.0
+        out.append(e)
+    d["loras"] = out
+    for key in ("lora_name", "lora_strength"):
+        d.pop(key, None)
 
 
 def _check_binds(sweep: SweepDef, params: JobParams, wf: Any) -> None:

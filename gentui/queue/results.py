@@ -27,7 +27,7 @@ from gentui.catalog.sidecar import (
     sidecar_path_for,
     write_sidecar,
 )
-from gentui.params import JobParams, format_weight
+from gentui.params import JobParams
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 _SAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
@@ -47,7 +47,7 @@ def sanitize(component: str, fallback: str = "x") -> str:
 
 def image_stem(params: JobParams, label: str = "") -> str:
     """`{seed}_w{weight}_{variant}` plus the cell's other axis values from the label."""
-    parts = [str(params.seed), f"w{format_weight(params.weight)}"]
+    parts = [str(params.seed), params.weight_label()]
     extra = label.split()[2:] if label else ([params.variant] if params.variant else [])
     parts += [p.replace("=", "-") for p in extra]
     return sanitize("_".join(parts))

@@ -114,6 +114,9 @@ def sweep_from_dict(raw: dict[str, Any], where: str = "<sweep>", default_name: s
     except ValueError as e:
         raise SweepError(str(e)) from None
     params = {k: check_param(k, v, f"{where}: params.{k}") for k, v in raw.get("params", {}).items()}
+    if "loras" in params and ("lora_name" in params or "lora_strength" in params):
+        raise SweepError(f"{where}: params: give either lora_name (one character LoRA) or [[params.loras]] "
+                         "(any number), not both")
     axes = dict(raw.get("axes", {}))
     for k in axes:
         _axis_param(k, f"{where}: axes.{k}")
@@ -121,8 +124,43 @@ def sweep_from_dict(raw: dict[str, Any], where: str = "<sweep>", default_name: s
                     description=str(raw.get("description", "")))
 
 
+LORA_KEYS = {"name": str, "character": str, "strength": float, "strength_model": float, "strength_clip": float,
+             "role": str}
+
+
+def check_loras(value: Any, what: str) -> list[dict[str, Any]]:
+    """`[[params.loras]]`: a list of tables with a file `name` and, optionally, the `character` it is for."""
+    if not isinstance(value, list) or not all(isinstance(x, dict) for x in value):
+        raise SweepError(f"{what}: expected a list of tables, e.g. [[params.loras]] name = \"kanachan-v4.safetensors\" "
+                         "character = \"Kanachan\"")
+    out = []
+    for i, entry in enumerate(value):
+        where = f"{what}[{i}]"
+        for k, v in entry.items():
+            kind = LORA_KEYS.get(k)
+            if kind is None:
+                raise SweepError(f"{where}: unknown key {k!r}; allowed: {', '.join(LORA_KEYS)}")
+            if kind is float and (isinstance(v, bool) or not isinstance(v, (int, float)) or normalize_weight(v) is None):
+                raise SweepError(f"{where}.{k} = {v!r}: expected a number")
+            if kind is str and not isinstance(v, str):
+                raise SweepError(f"{where}.{k} = {v!r}: expected a string")
+        if not str(entry.get("name", "")).strip():
+            raise SweepError(f"{where}: name: expected the LoRA's file name, e.g. name = \"kanachan-v4.safetensors\"")
+        role = entry.get("role", "character")
+        if role not in ("character", "speed"):
+            raise SweepError(f"{where}.role = {role!r}: expected \"character\" or \"speed\"")
+        strength = entry.get("strength_model", entry.get("strength"))
+        out.append({"name": entry["name"].strip(), "character": (entry.get("character") or "").strip() or None,
+                    "strength_model": normalize_weight(strength) if strength is not None else None,
+                    "strength_clip": normalize_weight(entry["strength_clip"]) if "strength_clip" in entry else None,
+                    "role": role})
+    return out
+
+
 def check_param(key: str, value: Any, what: str) -> Any:
     """Type-check one parameter (a known one strictly; others go to `extra`)."""
+    if key == "loras":
+        return check_loras(value, what)
     if key in NOT_SETTABLE:
         raise SweepError(f"{what}: {key} is set by the sweep itself (prompt, axes, name), not in [params]")
     kind = SETTING_KINDS.get(key)
@@ -151,6 +189,11 @@ def check_param(key: str, value: Any, what: str) -> Any:
 def _axis_param(key: str, what: str) -> str:
     if key in AXIS_PARAM:
         return AXIS_PARAM[key]
+    head, dot, name = key.partition(".")
+    if dot and head in ("weight", "weights"):
+        if not name.strip():
+            raise SweepError(f"{what}: name the character or LoRA, e.g. \"weight.Kanachan\" = \"0.4:1.2:0.2\"")
+        return f"weight.{name.strip()}"
     if key in NOT_SETTABLE:
         raise SweepError(f"{what}: {key} cannot be an axis; axes are weights, seeds, variants, layouts, "
                          "workflow, backend or any parameter (steps, cfg, ...)")
@@ -172,7 +215,7 @@ def resolved_axes(sweep: SweepDef, previous: dict[str, Any] | None = None,
         if param in out:
             raise SweepError(f"{what}: the {param} axis is given twice")
         try:
-            if param == "lora_strength":
+            if param == "lora_strength" or param.startswith("weight."):
                 values: list[Any] = ax.parse_weights(raw, what)
             elif param == "seed":
                 if _is_random(raw) and previous.get("seed"):
@@ -228,7 +271,9 @@ def expand(sweep: SweepDef, defaults: dict[str, Any] | None = None,
         cell = dict(zip(names, combo))
         draft = json.loads(json.dumps(base))  # a deep copy of plain data
         for k, v in cell.items():
-            if k in SETTING_KINDS or k in ("variant",):
+            if k.startswith("weight."):
+                draft.setdefault("weight_for", {})[k.partition(".")[2]] = v
+            elif k in SETTING_KINDS or k in ("variant",):
                 draft[k] = v
             else:
                 draft["extra"][k] = v
