@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("gentui.commands.export_cmd", "export result tables, bleed matrices and contact sheets"),
     "report": ("gentui.commands.report_cmd", "write-up tables, bleed rates, the operating line, the write-up document"),
     "colors": ("gentui.commands.colors_cmd", "name the dominant colours of each character's region of a result"),
+    "rerun": ("gentui.commands.rerun_cmd", "run a result's exact job again and say whether the image matches"),
     "suggest": ("gentui.commands.suggest_cmd", "ask a vision model for suggested annotations; accept or reject them"),
 }
 

@@ -225,6 +225,10 @@ class JobParams:
     """Other parameters of the workflow binding (`--set denoise=0.9`)."""
     translation: Mapping[str, Any] | None = None
     """How prompt_en was made (models tried, rejections), once translated."""
+    graph: Mapping[str, Any] | None = None
+    """The exact API graph to send instead of binding a workflow (a rerun of a recorded result)."""
+    rerun_of: Mapping[str, Any] | None = None
+    """A rerun: the result it repeats ({result_id, path, sha256, nonce}); the nonce makes each rerun a new job."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "loras", tuple(self.loras))
@@ -338,8 +342,8 @@ class JobParams:
                 v = [lo.to_dict() for lo in v]
             elif f.name == "characters":
                 v = [dict(c) for c in v]
-            elif f.name in ("extra", "translation") and v is not None:
-                v = dict(v)
+            elif f.name in ("extra", "translation", "graph", "rerun_of") and v is not None:
+                v = json.loads(json.dumps(v))
             out[f.name] = v
         return out
 
@@ -419,6 +423,7 @@ class JobParams:
             "characters": [dict(c) for c in self.characters],
             "n_characters": len(self.characters) if self.characters else None, "named": self.named,
             "sweep": self.sweep, "extra": dict(self.extra),
+            **({"rerun_of": dict(self.rerun_of)} if self.rerun_of else {}),
         }
 
     @classmethod
@@ -456,6 +461,8 @@ class JobParams:
             kw["extra"] = dict(data["extra"])
         if isinstance(data.get("translation"), Mapping):
             kw["translation"] = dict(data["translation"])
+        if isinstance(data.get("rerun_of"), Mapping):
+            kw["rerun_of"] = dict(data["rerun_of"])
         try:
             return cls(**kw), problems
         except ParamError as e:

@@ -44,7 +44,8 @@ def test_two_servers_each_keep_to_their_own_weights():
         _sweep(settings, catalog, "grid", [0.4, 0.6, 0.8, 1.0], [1, 2, 3], "any")
         _run(settings, catalog, ["a", "b"])
         store = JobStore(catalog)
-        assert {j.state for j in store.list()} == {"done"}
+        assert {j.state for j in store.list()} == {"done"}, [(j.id, j.state, j.error, store.attempts(j.id))
+                                                             for j in store.list() if j.state != "done"]
         for name, sim in zip("ab", sims):
             order = _weights_in_run_order(store, sim.url, name)
             changes = 1 + sum(1 for x, y in zip(order, order[1:]) if x != y)

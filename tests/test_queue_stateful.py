@@ -85,6 +85,8 @@ class QueueMachine(RuleBasedStateMachine):
         self.workers: list[subprocess.Popen] = []
         self.sleeping: set[int] = set()
         self.killed: set[int] = set()
+        self.stopped_by_user: set[int] = set()
+        """Jobs a rule cancelled or interrupted: only these may end cancelled or interrupted."""
         self.server = "up"
         self.sweeps = 0
         self.log: list[str] = ["start worker"]
@@ -140,6 +142,7 @@ class QueueMachine(RuleBasedStateMachine):
     def cancel(self, i: int) -> None:
         job = self._pick(i)
         if job is not None:
+            self.stopped_by_user.add(job)
             self._do(f"cancel {job}", self.service.cancel, [job])
 
     @rule(i=st.integers(0, 999))
@@ -152,6 +155,7 @@ class QueueMachine(RuleBasedStateMachine):
     def interrupt(self, i: int) -> None:
         job = self._pick(i)
         if job is not None:
+            self.stopped_by_user.add(job)
             self._do(f"interrupt {job}", self.service.interrupt, job)
 
     @rule(i=st.integers(0, 999), where=st.sampled_from([Action.FRONT, Action.UP, Action.DOWN]))
@@ -278,6 +282,9 @@ class QueueMachine(RuleBasedStateMachine):
         assert not twice, f"prompts started twice on the server: {twice}"
         attempt_of = {pid: (job, outcome) for job, pid, outcome in
                       conn.execute("SELECT job_id, prompt_id, outcome FROM job_attempt")}
+        for job_id, outcome in conn.execute("SELECT job_id, outcome FROM job_attempt "
+                                            "WHERE outcome IN ('cancelled', 'interrupted')"):
+            assert job_id in self.stopped_by_user, f"job {job_id} ended {outcome} though nobody stopped it"
         for rid, job_id, pid in conn.execute("SELECT id, job_id, backend_prompt_id FROM result"):
             job, outcome = attempt_of.get(pid, (None, "none"))
             assert job == job_id and outcome in (None, "done"), \

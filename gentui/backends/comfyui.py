@@ -12,6 +12,7 @@ and reported as `BackendUnavailable` with the last (redacted) error.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 import uuid
@@ -185,6 +186,8 @@ class ComfyBackend(FollowMixin, Backend):
     # -- validation ---------------------------------------------------------------
     def bind(self, params: JobParams) -> dict[str, Any]:
         """The job's workflow graph with its parameters applied (the exact request sent)."""
+        if params.graph is not None:
+            return copy.deepcopy(dict(params.graph))  # a rerun sends the recorded graph as it was
         return self._workflow(params.workflow or self.settings.defaults.workflow).bind(params.binding_values())
 
     def _workflow(self, name: str) -> Any:

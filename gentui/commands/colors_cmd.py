@@ -24,7 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
-    from gentui.analysis.colours import ColourError, parse_region, read_colours, readout_for_result
+    from gentui.analysis.colours import (
+        ColourError,
+        parse_region,
+        read_colours,
+        readout_for_result,
+    )
     from gentui.catalog.annotations import AnnotationError, resolve_results
     from gentui.catalog.db import CatalogError, open_catalog
 

@@ -12,7 +12,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gentui.commands.report_cmd import OutputError, emit, fetch, matrix_text, results_table_text
+from gentui.commands.report_cmd import (
+    OutputError,
+    emit,
+    fetch,
+    matrix_text,
+    results_table_text,
+)
 from gentui.config import Settings
 
 

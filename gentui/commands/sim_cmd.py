@@ -25,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="act as a newer ComfyUI: /api/jobs, UUID prompt ids, missing_node_type errors",
     )
     parser.add_argument("--preview", action="store_true", help="send a binary preview frame per sampler step")
+    parser.add_argument("--nondeterministic", action="store_true",
+                        help="the same graph gives slightly different pixels each run (as some GPUs do)")
     parser.add_argument("--output-dir", metavar="DIR", help="where SaveImage writes (default: a temp dir, removed on exit)")
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
 
@@ -61,6 +63,7 @@ async def _serve(args: argparse.Namespace, models: object) -> int:
         jobs_api=args.jobs_api,
         output_dir=args.output_dir,
         preview=args.preview,
+        nondeterministic=args.nondeterministic,
     )
     try:
         await sim.start()

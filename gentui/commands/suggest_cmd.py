@@ -46,7 +46,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _decide(catalog, rows, args) -> int:
-    from gentui.catalog.suggestions import decide_all, describe_suggestion, load_suggestions
+    from gentui.catalog.suggestions import (
+        decide_all,
+        describe_suggestion,
+        load_suggestions,
+    )
 
     total = 0
     for r in rows:
@@ -67,7 +71,13 @@ def _decide(catalog, rows, args) -> int:
 def _ask(catalog, rows, args, settings) -> int:
     from sqlmodel import select
 
-    from gentui.analysis.suggest import CharacterInfo, OllamaUnavailable, Suggester, SuggestionsOff, summarize
+    from gentui.analysis.suggest import (
+        CharacterInfo,
+        OllamaUnavailable,
+        Suggester,
+        SuggestionsOff,
+        summarize,
+    )
     from gentui.catalog.models import Character
     from gentui.catalog.suggestions import add_suggestions, load_suggestions
 

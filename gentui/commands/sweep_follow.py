@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from dataclasses import dataclass
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -34,9 +36,24 @@ def _eta_text(p: SweepProgress) -> str:
     return f"ETA {s // 60}m{s % 60:02d}s" if s >= 60 else f"ETA {s}s"
 
 
-def _running_text(store: JobStore, name: str) -> str:
+@dataclass(frozen=True)
+class Followed:
+    """What is followed: a whole sweep, or some of its jobs (`ids`)."""
+
+    name: str
+    ids: tuple[int, ...] = ()
+
+    def progress(self, store: JobStore) -> SweepProgress:
+        return store.jobs_progress(self.ids, self.name) if self.ids else store.sweep_progress(self.name)
+
+    def jobs(self, store: JobStore, states: list[str]) -> list[Any]:
+        jobs = store.list(sweep=self.name, states=states)
+        return [j for j in jobs if j.id in self.ids] if self.ids else jobs
+
+
+def _running_text(store: JobStore, what: Followed) -> str:
     try:
-        jobs = store.list(sweep=name, states=["running", "submitted"])
+        jobs = what.jobs(store, ["running", "submitted"])
     except JobError:
         return ""
     for j in jobs:
@@ -45,10 +62,11 @@ def _running_text(store: JobStore, name: str) -> str:
     return f"{jobs[0].label} (on the server's queue)" if jobs else ""
 
 
-def _summary(console: Console, p: SweepProgress, store: JobStore, name: str) -> int:
+def _summary(console: Console, p: SweepProgress, store: JobStore, what: Followed) -> int:
     parts = [f"{n} {s}" for s, n in sorted(p.counts.items())]
-    console.print(f"sweep {name}: " + ", ".join(parts))
-    bad = store.list(sweep=name, states=["failed", "interrupted"])
+    name = what.name
+    console.print(f"{'sweep ' + name if not what.ids else 'job ' + ', '.join(map(str, what.ids))}: " + ", ".join(parts))
+    bad = what.jobs(store, ["failed", "interrupted"])
     for j in bad[:10]:
         console.print(f"  job {j.id} {j.label}: {j.state}: {j.error}")
     if bad:
@@ -74,28 +92,30 @@ def _take_leases(catalog: Catalog, settings: Settings, backends: list[str | None
 
 
 def follow_sweep(settings: Settings, catalog: Catalog, name: str, backends: list[str | None],
-                 console: Console | None = None) -> int:
-    """Show the sweep's progress until every job is finished; returns the exit status."""
+                 console: Console | None = None, only: tuple[int, ...] = ()) -> int:
+    """Show the sweep's progress (or that of its jobs `only`) until they are finished; returns the exit status."""
     console = console or Console(stderr=False)
+    what = Followed(name, tuple(only))
     leases, held = _take_leases(catalog, settings, backends)
     for h in held:
         console.print(f"following: {h}")
     try:
-        return asyncio.run(_follow(settings, catalog, name, leases, console, backends))
+        return asyncio.run(_follow(settings, catalog, what, leases, console, backends))
     except KeyboardInterrupt:
         console.print(f"stopped following; unfinished jobs stay queued (run `gentui worker`, or "
                       f"`gentui sweep` again, or `gentui jobs list --sweep {name}`)")
         return 130
 
 
-async def _follow(settings: Settings, catalog: Catalog, name: str, leases: list[Lease], console: Console,
+async def _follow(settings: Settings, catalog: Catalog, what: Followed, leases: list[Lease], console: Console,
                   backends: list[str | None]) -> int:
     from gentui.queue.worker import Worker
 
     store = JobStore(catalog)
+    name = what.name
 
     def finished() -> bool:
-        return store.sweep_progress(name).is_finished
+        return what.progress(store).is_finished
 
     worker = None
     task = None
@@ -112,11 +132,11 @@ async def _follow(settings: Settings, catalog: Catalog, name: str, leases: list[
     with Progress(TextColumn("[bold]{task.fields[sweep]}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[eta]}"), TimeElapsedColumn(), TextColumn("{task.fields[now]}"),
                   console=console, transient=False) as bar:
-        prog = store.sweep_progress(name)
+        prog = what.progress(store)
         tid = bar.add_task("sweep", total=prog.total, sweep=name, eta="", now="")
         while True:
-            prog = await asyncio.to_thread(store.sweep_progress, name)
-            now = await asyncio.to_thread(_running_text, store, name)
+            prog = await asyncio.to_thread(what.progress, store)
+            now = await asyncio.to_thread(_running_text, store, what)
             bar.update(tid, completed=prog.finished, total=prog.total, eta=_eta_text(prog), now=now)
             if prog.is_finished:
                 break
@@ -129,7 +149,7 @@ async def _follow(settings: Settings, catalog: Catalog, name: str, leases: list[
                     console.print("the worker that held the backend is gone; running the sweep here")
                     bar.stop()
                     store.close()
-                    return await _follow(settings, catalog, name, leases, console, backends)
+                    return await _follow(settings, catalog, what, leases, console, backends)
             await asyncio.sleep(REFRESH_S)
     if task is not None:
         if worker is not None and worker.abandon:
@@ -141,7 +161,7 @@ async def _follow(settings: Settings, catalog: Catalog, name: str, leases: list[
         if isinstance(err, BaseException):
             console.print(f"the worker stopped: {err}")
     try:
-        return _summary(console, store.sweep_progress(name), store, name)
+        return _summary(console, what.progress(store), store, what)
     finally:
         store.close()
 

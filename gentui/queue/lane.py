@@ -431,8 +431,11 @@ class Lane:
             if not paused:
                 self.wake.set()
             return
-        rows = await self.db(self.store.states, [a.job_id for a in self.inflight.values()])
-        for pid, a in list(self.inflight.items()):
+        seen = list(self.inflight.items())  # attempts added while we read are checked next time
+        rows = await self.db(self.store.states, [a.job_id for _pid, a in seen])
+        for pid, a in seen:
+            if self.inflight.get(pid) is not a:
+                continue  # finished or forgotten meanwhile
             state, current = rows.get(a.job_id, (None, None))
             if current != pid or state not in ON_BACKEND:
                 await self._revoke(a)

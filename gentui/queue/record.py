@@ -73,8 +73,9 @@ class Recorder:
         except ResultWriteError as e:
             store.move_attempt("fail", a.job_id, a.prompt_id, fence, error=str(e))
             return
+        extra = self._compare_rerun(a, paths)
         try:
-            ids = self._index(paths)
+            ids = self._index(paths + extra)[: len(paths)]
         except _Unindexed as e:
             store.move_attempt("fail", a.job_id, a.prompt_id, fence, error=str(e))
             return
@@ -85,6 +86,21 @@ class Recorder:
         """`finish_from_files` in the results thread."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.pool, self.finish_from_files, row, fence)
+
+    def _compare_rerun(self, a: Attempt, paths: list[Path]) -> list[Path]:
+        """A rerun: compare with the original and note it in both sidecars (the original is indexed again)."""
+        if not a.params.rerun_of or not paths:
+            return []
+        from gentui.catalog.sidecar import sidecar_path_for
+        from gentui.queue.rerun import record_comparison
+
+        try:
+            found = record_comparison(paths[0], sidecar_path_for(paths[0]), a.params)
+        except (OSError, ValueError) as e:
+            self.worker.log(f"job {a.job_id}: could not compare the rerun with its original: {e}")
+            return []
+        original = Path(str(a.params.rerun_of.get("path", "")))
+        return [original] if found is not None and original.is_file() else []
 
     def finish_from_files(self, row: JobRow, fence: Fence) -> bool:
         """A job left `recording` whose server forgot it: done from the files already written, if they are there."""

@@ -376,6 +376,16 @@ class JobStore:
     def sweep_progress(self, name: str) -> SweepProgress:
         sweep = self.find_sweep(name)
         rows = self._read("SELECT state, started_at, finished_at, step, total FROM job WHERE sweep_id=?", (sweep.id,))
+        return self._progress(name, rows)
+
+    def jobs_progress(self, ids: Sequence[int], name: str) -> SweepProgress:
+        """Progress over some jobs only (a rerun, say), in the same shape as a sweep's."""
+        ids = [int(i) for i in ids]
+        rows = self._read(f"SELECT state, started_at, finished_at, step, total FROM job WHERE id IN ({_marks(ids)})", ids)
+        return self._progress(name, rows)
+
+    @staticmethod
+    def _progress(name: str, rows: list[Any]) -> SweepProgress:
         counts: dict[str, int] = {}
         durations: list[float] = []
         for state, started, finished, _step, _total in rows:

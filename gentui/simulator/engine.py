@@ -37,7 +37,7 @@ from gentui.simulator.order import ExecutionList, is_link
 from gentui.simulator.prerender import Prerenderer
 from gentui.simulator.progress import Progress
 from gentui.simulator.prompt_queue import PromptQueue, QueueItem
-from gentui.simulator.render import preview_frames
+from gentui.simulator.render import encode_png, preview_frames, render_scene
 from gentui.simulator.validate import coerce_inputs
 
 log = logging.getLogger("gentui.sim")
@@ -337,11 +337,31 @@ class Engine(PromptQueue):
             suffix = "".join(self._rand.choice("abcdefghijklmnopqrstupvxyz") for _ in range(5))
             prefix, root, kind, level = f"ComfyUI_temp_{suffix}", self.dirs.temp, "temp", 1
         loop = asyncio.get_running_loop()
+        encode = self.prerender.encoded
+        if self.faults.nondeterministic:
+            seed = self._rand.randrange(2**32)
+
+            def encode(shot: dict[str, Any], texts: dict[str, str], level: int) -> bytes:
+                return encode_png(jitter(render_scene(shot), seed), texts, level)
         try:
             return await loop.run_in_executor(
-                self.prerender.pool, save_images, scene, prefix, root, kind, texts, level, self.prerender.encoded
+                self.prerender.pool, save_images, scene, prefix, root, kind, texts, level, encode
             )
         except NodeFailure:
             raise
         except OSError as e:
             raise NodeFailure(type(e).__qualname__, str(e)) from e
+
+
+def jitter(image: Any, seed: int, share: float = 0.02) -> Any:
+    """Nudge a few pixels by one or two levels, as non-deterministic GPU kernels do."""
+    rng = random.Random(seed)
+    img = image.copy()
+    px = img.load()
+    w, h = img.size
+    for _ in range(max(1, int(w * h * share))):
+        x, y = rng.randrange(w), rng.randrange(h)
+        r, g, b = px[x, y][:3]
+        d = rng.choice((-2, -1, 1, 2))
+        px[x, y] = (min(255, max(0, r + d)), min(255, max(0, g + d)), min(255, max(0, b + d)))
+    return img

@@ -29,6 +29,8 @@ class Faults:
         self.report_filename: str | None = None
         self.report_subfolder: str | None = None
         self.history_delay_ms: float = 0.0
+        self.nondeterministic: bool = False
+        """Like a GPU with non-deterministic kernels: the same graph gives slightly different pixels each run."""
 
     @property
     def frozen(self) -> bool:

@@ -115,8 +115,10 @@ class Simulator:
         output_dir: str | Path | None = None,
         preview: bool = False,
         ledger: Ledger | None = None,
+        nondeterministic: bool = False,
     ) -> None:
         self.host, self.port, self.step_ms = host, port, step_ms
+        self.nondeterministic = nondeterministic
         self.ledger = ledger if ledger is not None else Ledger()
         self.jobs_api, self.preview = jobs_api, preview
         self.catalogue = _catalogue(models)
@@ -146,6 +148,7 @@ class Simulator:
     async def start(self) -> "Simulator":
         """Bind and serve; afterwards `.port` and `.url` are the real ones."""
         self.faults = Faults()
+        self.faults.nondeterministic = self.nondeterministic
         self.hub = Hub(self.faults)
         self.engine = Engine(
             self.hub, self.catalogue, self.dirs, self.step_ms, self.preview, self.jobs_api, self.faults, self.ledger
