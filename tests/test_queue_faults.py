@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import pytest
 from queue_support import (
@@ -262,3 +264,54 @@ def test_translation_failure_fails_the_job_and_keeps_the_prompt(simulator):
     assert job.state == "failed" and "translation failed" in job.error
     assert job.params.prompt_src == raw_prompt
     assert server_history(simulator.url) == {}
+
+
+def test_a_sidecar_left_without_its_image_is_finished_not_duplicated(simulator):
+    """Issue 15 item 8: a worker killed between the sidecar and the image; the next attempt writes no `_2`."""
+    settings, catalog, ids = queued(simulator, weights=(0.5,))
+    folder = settings.output_dir / "t"
+    folder.mkdir(parents=True)
+    stale = {"job_id": ids[0], "image_index": 0, "backend_prompt_id": "a-killed-attempt", "seed": 1293127692}
+    (folder / "1293127692_w0.5.json").write_text(json.dumps(stale))
+    incoming = settings.output_dir / ".incoming" / "comfyui"
+    incoming.mkdir(parents=True)
+    (incoming / ".x.png.1234.part").write_bytes(b"half a download")
+    run_worker(settings, catalog)
+    job = JobStore(catalog).get(ids[0])
+    assert job.state == "done"
+    assert sorted(p.name for p in folder.iterdir()) == ["1293127692_w0.5.json", "1293127692_w0.5.png"]
+    assert json.loads((folder / "1293127692_w0.5.json").read_text())["backend_prompt_id"] == job.prompt_id
+    assert list(incoming.iterdir()) == []  # a killed predecessor's partial download is gone
+
+
+def test_a_locked_catalog_delays_done_until_the_result_is_indexed(simulator):
+    """Issue 15 item 15: `done` means indexed; while the catalog is locked the job stays `recording`."""
+    import sqlite3
+    import threading
+
+    simulator.sim.engine.step_ms = 20
+    settings, catalog, ids = queued(simulator, weights=(0.5,), steps=10)
+    store = JobStore(catalog)
+    lock = sqlite3.connect(settings.catalog_path, timeout=30, isolation_level=None, check_same_thread=False)
+    seen: list[str] = []
+
+    async def go():
+        worker = make_worker(settings, catalog)
+        task = asyncio.create_task(worker.run())
+        await wait_for(lambda: store.get(ids[0]).state == "running")
+        await asyncio.to_thread(lock.execute, "BEGIN EXCLUSIVE")  # another process holds the catalog
+        threading.Timer(2.0, lambda: lock.execute("COMMIT")).start()
+        t_end = time.monotonic() + 1.5
+        while time.monotonic() < t_end:  # WAL: readers see the job while writers wait
+            seen.append(await asyncio.to_thread(lambda: store.get(ids[0]).state))
+            await asyncio.sleep(0.1)
+        await asyncio.wait_for(task, 30)
+
+    asyncio.run(go())
+    job = store.get(ids[0])
+    assert "done" not in seen and seen[-1] in ("running", "recording"), seen
+    assert job.state == "done" and len(job.result_ids) == 1
+    with catalog.engine.connect() as conn:
+        from sqlalchemy import text as sql
+
+        assert conn.execute(sql("SELECT COUNT(*) FROM result WHERE id=:i"), {"i": job.result_ids[0]}).scalar() == 1

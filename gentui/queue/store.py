@@ -19,6 +19,7 @@ import json
 import sqlite3
 import statistics
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -227,8 +228,11 @@ def _states(states: Iterable[JobState]) -> str:
 class JobStore:
     """The one owner of the job tables. Thread-safe: one sqlite3 connection per thread."""
 
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: Catalog, lock_wait_s: float = 0.0):
+        """`lock_wait_s`: how long a write keeps waiting for a catalog another process has locked, beyond
+        SQLite's own busy timeout (the worker waits; a command gives up and says so)."""
         self.catalog = catalog
+        self.lock_wait_s = lock_wait_s
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -247,7 +251,14 @@ class JobStore:
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """A write transaction (BEGIN IMMEDIATE: the write lock up front, so compare-and-set is atomic)."""
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
+        deadline = time.monotonic() + self.lock_wait_s
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() >= deadline:
+                    raise
         try:
             yield conn
         except BaseException:

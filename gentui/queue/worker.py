@@ -18,7 +18,7 @@ from gentui.config import Settings
 from gentui.params import JobParams
 from gentui.queue.lane import POLL_S, Lane
 from gentui.queue.lease import Lease, acquire
-from gentui.queue.record import Recorder
+from gentui.queue.record import RECORD_LIMIT_S, Recorder
 from gentui.queue.store import JobStore
 
 __all__ = ["Lane", "Worker"]
@@ -33,7 +33,7 @@ class Worker:
                  make_backend: Callable[[str, Settings], Backend] | None = None):
         self.settings = settings
         self.catalog = catalog
-        self.store = JobStore(catalog)
+        self.store = JobStore(catalog, lock_wait_s=RECORD_LIMIT_S)
         self.backend_names = backends
         self.prequeue = settings.worker.prequeue if prequeue is None else prequeue
         self.exit_when_idle = exit_when_idle
