@@ -8,7 +8,6 @@ from the catalog. Either way the display is the same rich progress bar.
 from __future__ import annotations
 
 import asyncio
-import signal
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,12 +122,7 @@ async def _follow(settings: Settings, catalog: Catalog, what: Followed, leases: 
         worker = Worker(settings, catalog, [lease.backend for lease in leases], stop_when=finished,
                         log=lambda m: console.print(m, highlight=False))
         task = asyncio.create_task(worker.run(leases))
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, worker.stop, True)
-            except (NotImplementedError, RuntimeError):
-                pass
+        worker.stop_on_signals()
     with Progress(TextColumn("[bold]{task.fields[sweep]}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[eta]}"), TimeElapsedColumn(), TextColumn("{task.fields[now]}"),
                   console=console, transient=False) as bar:

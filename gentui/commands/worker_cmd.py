@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from datetime import datetime
 
@@ -54,12 +53,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     worker = Worker(settings, catalog, names, prequeue=args.prequeue, exit_when_idle=args.until_idle, log=_log)
 
     async def main() -> int:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, worker.stop, True)
-            except (NotImplementedError, RuntimeError):
-                pass
+        worker.stop_on_signals()
         await worker.warm_up()
         leases = []
         for name in names:  # run the lanes that are free; another worker keeps the others

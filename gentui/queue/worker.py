@@ -9,6 +9,7 @@ recorder, translation, and which backends refused which any-backend jobs.
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -116,6 +117,15 @@ class Worker:
             await asyncio.sleep(POLL_S)
             if self.stop_when is not None and await asyncio.get_running_loop().run_in_executor(self.db_pool, self.stop_when):
                 self.stop()
+
+    def stop_on_signals(self) -> None:
+        """Ctrl-C and SIGTERM stop the worker at once; jobs out on a backend are reconciled next time."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self.stop, True)
+            except (NotImplementedError, RuntimeError):
+                pass
 
     def stop(self, abandon: bool = False) -> None:
         self.abandon = self.abandon or abandon
