@@ -227,3 +227,30 @@ def test_an_unknown_lora_in_a_stack_is_refused_before_queueing(simulator):
         assert "nobody-v9.safetensors" in str(e) and "reina-v1.safetensors" in str(e)  # lists what it has
     else:
         raise AssertionError("an unknown LoRA was not refused")
+
+
+def test_the_running_jobs_sampler_previews_are_kept_for_the_tui(tmp_path):
+    """ComfyUI's preview frames: the latest one per running job, in <data dir>/previews, gone when it ends."""
+    from gentui.queue.previews import Previews
+    from gentui.simulator import start_simulator
+
+    sim = start_simulator(port=0, step_ms=60, preview=True)
+    try:
+        settings = sim_settings(sim.url)
+        catalog = catalog_for(settings)
+        ids = queue(settings, catalog, weights=(0.5,), steps=12).added
+        previews = Previews(settings.data_dir / "previews")
+        seen: list[bytes] = []
+
+        async def go():
+            worker = make_worker(settings, catalog)
+            task = asyncio.create_task(worker.run())
+            await wait_for(lambda: previews.latest(ids[0]) is not None, what="a preview of the running job")
+            seen.append(previews.latest(ids[0]).read_bytes())
+            await asyncio.wait_for(task, 20)
+
+        asyncio.run(go())
+        assert seen[0][:2] == b"\xff\xd8"  # a JPEG, as the server sent it
+        assert previews.latest(ids[0]) is None and JobStore(catalog).get(ids[0]).state == "done"
+    finally:
+        sim.stop()

@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 
 POLL_S = 0.2
 PROGRESS_MIN_S = 0.2
+PREVIEW_MIN_S = 0.25
+"""At most this often is the running job's sampler preview written for the TUI (what a link and a terminal carry)."""
 BACKOFF_START_S = 0.25
 BACKOFF_MAX_S = 5.0
 AUTH_BACKOFF_S = 30.0
@@ -350,7 +352,7 @@ class Lane:
         a.task.add_done_callback(lambda _t: self.wake.set())
 
     async def _run_attempt(self, a: Attempt) -> None:
-        last = [0.0]
+        last = [0.0, 0.0]
 
         async def on_event(ev: JobEvent) -> None:
             if ev.kind == "started" or (ev.kind == "progress" and not a.started):
@@ -360,6 +362,9 @@ class Lane:
                 if now - last[0] >= PROGRESS_MIN_S or (ev.total and ev.step >= ev.total):
                     last[0] = now
                     self.w.db_pool.submit(self.store.progress, a.job_id, a.prompt_id, ev.step, ev.total)
+            elif ev.kind == "preview" and ev.preview and time.monotonic() - last[1] >= PREVIEW_MIN_S:
+                last[1] = time.monotonic()
+                self.w.previews.show(a.job_id, ev.preview)
 
         try:
             outcome = await self.backend.follow(a.prompt_id, on_event)
@@ -375,6 +380,7 @@ class Lane:
             self.say(f"job {a.job_id}: unexpected error while following: {e!r}")
             outcome = RunOutcome(status="failed", prompt_id=a.prompt_id, error=f"internal error: {e}")
         a.finished = True
+        self.w.previews.clear(a.job_id)
         self.inflight.pop(a.prompt_id, None)
         self.wake.set()  # the slot is free: submit the next job before recording this one
         await self._conclude(a, outcome)

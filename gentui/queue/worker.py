@@ -19,6 +19,7 @@ from gentui.config import Settings
 from gentui.params import JobParams
 from gentui.queue.lane import POLL_S, Lane
 from gentui.queue.lease import Lease, acquire
+from gentui.queue.previews import Previews
 from gentui.queue.record import RECORD_LIMIT_S, Recorder
 from gentui.queue.store import JobStore
 
@@ -45,6 +46,7 @@ class Worker:
         """Stop without waiting for in-flight jobs (they are reconciled on the next start)."""
         self.db_pool = ThreadPoolExecutor(1, thread_name_prefix="gentui-db")
         self.recorder = Recorder(self, settings, catalog)
+        self.previews = Previews(settings.data_dir / "previews")
         self.refused_by: dict[str, set[int]] = {}
         self.refusals: dict[int, list[str]] = {}
         self.lanes: list[Lane] = []
