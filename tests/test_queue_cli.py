@@ -99,6 +99,11 @@ def test_jobs_commands(simulator, capsys):
     assert set(job_states(catalog).values()) == {"done"}
     assert main(["jobs", "progress", "--sweep", "ctl"]) == 0
     assert "3/3 finished" in capsys.readouterr().out
+    assert main(["jobs", "show", str(ids[0])]) == 0
+    shown = capsys.readouterr().out
+    # cancelled while queued (never sent: no attempt), then retried: one attempt, done
+    assert "attempt 1 on comfyui" in shown and "): done" in shown and "attempt 2" not in shown
+    assert "LoRA kanachan-v4.safetensors @ 0.5 (character)" in shown and "(speed)" in shown
 
 
 def test_sweep_queues_with_a_warning_when_the_backend_is_down(simulator, capsys):

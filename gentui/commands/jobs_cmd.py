@@ -7,6 +7,7 @@
     gentui jobs retry ID... | --sweep S | --failed
     gentui jobs front ID / up ID / down ID
     gentui jobs progress --sweep S
+    gentui jobs show ID               # one job: its parameters, LoRAs and every attempt with its outcome
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         f.add_argument("id", type=int)
     g = sub.add_parser("progress", help="a sweep's progress and ETA")
     g.add_argument("--sweep", required=True)
+    s = sub.add_parser("show", help="one job: its parameters and every attempt with its outcome")
+    s.add_argument("id", type=int)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -73,6 +76,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings, catalog: Any) -> int
     try:
         if action == "list":
             return _list(service.store, args)
+        if action == "show":
+            return _show(service.store, args.id)
         if action == "progress":
             p = service.store.sweep_progress(args.sweep)
             eta = "-" if p.eta_s is None else f"{p.eta_s:.0f} s"
@@ -120,4 +125,26 @@ def _list(store: Any, args: argparse.Namespace) -> int:
         table.add_row(str(j.id), sweeps.get(j.sweep_id, ""), j.label, j.state, prog, j.backend or "any",
                       str(j.attempts), (j.error or "")[:120])
     Console().print(table)
+    return 0
+
+
+def _show(store: Any, job_id: int) -> int:
+    from gentui.params import format_weight
+
+    job = store.get(job_id)
+    p = job.params
+    sweep = store.sweep_names([job.sweep_id]).get(job.sweep_id, "") if job.sweep_id else ""
+    print(f"job {job.id} {job.label}: {job.state}" + (f" ({job.step}/{job.total})" if job.total else "")
+          + (f"; sweep {sweep}" if sweep else "") + f"; backend {job.backend or 'any'}")
+    if job.error:
+        print(f"  error: {job.error}")
+    print(f"  {p.workflow} {p.main_model or '?'} {p.width}x{p.height} {p.steps} steps cfg {p.cfg} "
+          f"{p.sampler or '-'}/{p.scheduler or '-'} seed {p.seed}")
+    for lo in p.loras:
+        who = f" for {lo.character}" if lo.character else ""
+        print(f"  LoRA {lo.name} @ {format_weight(lo.strength_model)} ({lo.role}{who})")
+    for a in store.attempts(job_id):
+        end = a["outcome"] or "open"
+        print(f"  attempt {a['attempt']} on {a['backend']} ({a['prompt_id']}): {end}"
+              + (f": {a['error']}" if a["error"] else ""))
     return 0
