@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sqlite3
 import itertools
 import time
 import uuid
@@ -55,6 +56,8 @@ AUTH_BACKOFF_S = 30.0
 MAX_LOST = 2
 """A job the server lost while it ran this many times fails (it may be what brings the server down)."""
 AFFINITY_WINDOW = 32
+RECONCILE_S = 10.0
+"""How often a lane looks for jobs of its backend that are out there but followed by nobody."""
 
 
 @dataclass(eq=False)
@@ -118,12 +121,17 @@ class Lane:
         try:
             await self._ready()
             while not self.w.stopping.is_set() and not self.lost:
-                if self.down_since is not None:
-                    await self._ready()
-                    continue
-                await self._fill()
-                if self.w.exit_when_idle and not self.inflight and not await self.db(self.store.any_pending, self.name):
-                    break
+                try:
+                    if self.down_since is not None:
+                        await self._ready()
+                        continue
+                    await self._fill()
+                    if (self.w.exit_when_idle and not self.inflight
+                            and not await self.db(self.store.any_pending, self.name)):
+                        break
+                except Exception as e:  # noqa: BLE001 - a bug or a broken catalog must not end the lane
+                    self.say(f"internal error, retrying in a moment: {e!r}")
+                    await asyncio.sleep(1.0)
                 self.wake.clear()
                 try:
                     await asyncio.wait_for(self.wake.wait(), POLL_S)
@@ -192,8 +200,8 @@ class Lane:
         for row in await self.db(self.store.in_flight, self.name):
             pid = row.prompt_id or ""
             a = self.inflight.get(pid)
-            if a is not None and a.task is not None and not a.task.done():
-                continue  # followed right now
+            if a is not None and not a.lost:
+                continue  # ours, and in hand: being prepared, sent or followed
             status = await self.backend.lookup(pid) if pid else PromptStatus.UNKNOWN
             if row.state == JobState.RECORDING and status is not PromptStatus.FINISHED:
                 # The server forgot a job it had finished (it restarted): the files may be there already.
@@ -233,8 +241,11 @@ class Lane:
 
     async def _beat(self) -> None:
         try:
-            await self.db(self.lease.heartbeat)
+            # Its own thread: a catalog write waiting for a lock must not starve the lease.
+            await asyncio.to_thread(self.lease.heartbeat)
             self.heartbeat_ok = time.monotonic()
+        except sqlite3.Error as e:
+            self.say(f"could not refresh the lease ({e}); trying again")
         except LeaseLost as e:
             self.say(str(e))
             self.lost = True
@@ -420,16 +431,22 @@ class Lane:
 
     # -- control --------------------------------------------------------------
     async def _control_loop(self) -> None:
+        last_reconcile = time.monotonic()
         while True:
             await asyncio.sleep(POLL_S)
             if self.lost:
                 return
             try:
                 await self._control_once()
+                if self.down_since is None and time.monotonic() - last_reconcile > RECONCILE_S:
+                    last_reconcile = time.monotonic()
+                    await self._reconcile()  # a job this backend has out there that nobody follows
             except BackendUnavailable as e:
                 self._down(e)
             except BackendError as e:
                 self.say(f"control request failed: {e}")
+            except Exception as e:  # noqa: BLE001 - keep polling: a locked catalog passes
+                self.say(f"control poll failed, retrying: {e!r}")
 
     async def _control_once(self) -> None:
         paused = await self.db(self.store.paused, self.name)
